@@ -1,0 +1,146 @@
+"""Command line: run the server (stdio, TCP or WebSocket), or run the edit pipeline on a
+file for scripts and a quick try, list and download models.
+
+Only argparse and logging are imported up front; the server, tree-sitter and any model
+engine load after the arguments are parsed, so `--help` and start-up stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Any
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 2087
+
+# CLI flag -> settings key, for flags that map onto settings.
+SETTING_FLAGS = {
+    "model": "model", "backend": "backend", "endpoint": "endpoint",
+    "endpoint_model": "endpoint_model", "completion_model": "completion_model",
+    "max_tokens": "max_tokens", "n_ctx": "n_ctx", "n_gpu_layers": "n_gpu_layers",
+    "n_threads": "n_threads", "models_dir": "models_dir", "load_on_start": "load_on_start",
+    "temperature": "temperature", "queue_size": "queue_size",
+}
+
+
+def _add_model_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument("--model", help="GGUF path, Hugging Face model id/folder (transformers) "
+                       "or preset name (see `starcoder-lsp models`); default "
+                       "starcoder2-15b-instruct-v0.1")
+    group.add_argument("--backend", choices=["auto", "llama.cpp", "transformers", "openai"],
+                       help="inference backend (default auto)")
+    group.add_argument("--endpoint", help="OpenAI-compatible server URL (vLLM, TGI, llama.cpp)")
+    group.add_argument("--endpoint-model", help="model name to send to the endpoint")
+    group.add_argument("--completion-model", help="model for inline completion (FIM)")
+    group.add_argument("--max-tokens", type=int, help="longest answer in tokens")
+    group.add_argument("--temperature", type=float, help="0 = greedy (default)")
+    group.add_argument("--n-ctx", type=int, help="context size (llama.cpp); 0 = model's")
+    group.add_argument("--n-gpu-layers", type=int, help="llama.cpp layers on the GPU (-1 all)")
+    group.add_argument("--n-threads", type=int, help="llama.cpp CPU threads (0 = auto)")
+    group.add_argument("--models-dir", help="where downloaded models are kept")
+    group.add_argument("--queue-size", type=int, help="requests allowed to wait for the model")
+    group.add_argument("--load-on-start", action="store_true", default=None,
+                       help="load the model right after initialize instead of on first use")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="starcoder-lsp",
+        description="Language server for instruction-driven code edits with StarCoder models.",
+    )
+    from lsp_server import __version__
+
+    parser.add_argument("--version", action="version", version=f"starcoder-lsp {__version__}")
+    transport = parser.add_mutually_exclusive_group()
+    transport.add_argument("--stdio", action="store_true", help="serve over stdio (default)")
+    transport.add_argument("--tcp", action="store_true", help="serve over TCP")
+    transport.add_argument("--ws", action="store_true", help="serve over WebSocket")
+    parser.add_argument("--host", default=DEFAULT_HOST,
+                        help=f"address for --tcp/--ws (default {DEFAULT_HOST})")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                        help=f"port for --tcp/--ws (default {DEFAULT_PORT}; 0 = any free port)")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more logging (-vv includes every LSP message)")
+    parser.add_argument("--log-file", help="write logs to this file instead of stderr")
+    _add_model_flags(parser)
+
+    sub = parser.add_subparsers(dest="command")
+    edit = sub.add_parser("edit", help="edit a file from the command line; prints a diff")
+    edit.add_argument("file")
+    edit.add_argument("--line", type=int, required=True,
+                      help="1-based line of the instruction comment or inside the target")
+    edit.add_argument("--end-line", type=int, help="1-based last line of a selection")
+    edit.add_argument("--instruction", help="instruction (default: from the comment)")
+    edit.add_argument("--write", action="store_true", help="write the result to the file")
+    edit.add_argument("--explain", action="store_true", help="print an explanation instead")
+    _add_model_flags(edit)
+    sub.add_parser("models", help="list model presets and which are downloaded")
+    download = sub.add_parser("download", help="download a preset's GGUF file")
+    download.add_argument("name", help="preset name, optionally NAME:QUANT (e.g. :Q8_0)")
+    download.add_argument("--models-dir", help="where to put it")
+    return parser
+
+
+def setup_logging(verbose: int, log_file: str | None) -> None:
+    """Logs go to stderr or a file, never stdout (stdout is the LSP channel)."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    handler: logging.Handler = (logging.FileHandler(log_file, encoding="utf-8") if log_file
+                                else logging.StreamHandler(sys.stderr))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # pygls logs every message at INFO; only show that with -vv.
+    logging.getLogger("pygls").setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
+
+
+def cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Settings given explicitly on the command line (None = not given)."""
+    overrides: dict[str, Any] = {}
+    for flag, key in SETTING_FLAGS.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides[key] = value
+    api_key = os.environ.get("STARCODER_API_KEY") or os.environ.get("OPENAI_API_KEY")
+    if api_key:
+        overrides["api_key"] = api_key
+    return overrides
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose, args.log_file)
+    if args.command == "models":
+        from lsp_server.commands_cli import list_models
+
+        return list_models()
+    if args.command == "download":
+        from lsp_server.commands_cli import download
+
+        return download(args.name, args.models_dir)
+    if args.command == "edit":
+        from lsp_server.commands_cli import edit_file
+
+        return edit_file(args, cli_overrides(args))
+    return serve(args)
+
+
+def serve(args: argparse.Namespace) -> int:
+    from lsp_server.server import create_server
+
+    server = create_server(cli_overrides=cli_overrides(args))
+    if args.tcp:
+        server.start_tcp(args.host, args.port)
+    elif args.ws:
+        server.start_ws(args.host, args.port)
+    else:
+        server.start_io()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

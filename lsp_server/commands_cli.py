@@ -1,0 +1,114 @@
+"""The CLI's non-server commands: `edit` (same pipeline as the server, prints a unified
+diff), `models` and `download`."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from lsp_server import pipeline
+from lsp_server.documents import DocumentStore
+from lsp_server.settings import Settings, merge
+from model.base import GenerationStats, LoadProgress
+from model.errors import ModelError
+
+
+def _stderr_progress(progress: LoadProgress) -> None:
+    pct = f" {progress.fraction * 100:5.1f}%" if progress.fraction is not None else ""
+    print(f"[{progress.stage}{pct}] {progress.message}", file=sys.stderr)
+
+
+def edit_file(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
+    from lsp_server.models import backend_config
+    from model.loader import create_backend
+    from model.queue import GenerationQueue
+
+    path = Path(args.file)
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        print(f"starcoder-lsp: cannot read {path}: {err.strerror}", file=sys.stderr)
+        return 2
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        print(f"starcoder-lsp: {path} is not UTF-8 text", file=sys.stderr)
+        return 2
+    settings, warnings = merge(Settings(), overrides)
+    for warning in warnings:
+        print(f"starcoder-lsp: {warning}", file=sys.stderr)
+    store = DocumentStore()
+    doc = store.open(path.resolve().as_uri(), "", 0, text)
+    line = max(0, args.line - 1)
+    end_line = (args.end_line if args.end_line else args.line) - 1
+    start = (line, 0)
+    end = (max(line, end_line) + 1, 0) if args.end_line else (line, 0)
+    if end[0] >= len(doc.lines):
+        end = (len(doc.lines) - 1, len(doc.lines[-1]))
+    mode = "explain" if args.explain else "edit"
+    try:
+        job = pipeline.plan(doc, start, end, instruction=args.instruction, settings=settings,
+                            mode=mode)
+        backend = create_backend(backend_config(settings), progress=_stderr_progress)
+        backend.load(_stderr_progress)
+        prompt = pipeline.build_prompt(job, backend)
+        max_tokens = pipeline.check_fits(prompt, backend, settings.max_tokens)
+        stats = GenerationStats()
+        cancel = threading.Event()
+        print(f"StarCoder: {job.instruction}", file=sys.stderr)
+        answer = pipeline.generate(backend, GenerationQueue(1), prompt, cancel=cancel,
+                                   max_tokens=max_tokens, temperature=settings.temperature,
+                                   draft_source=job.extraction.target_text, stats=stats)
+        outcome = pipeline.answer_to_outcome(job, prompt, answer, stats,
+                                             continues_prefix=not backend.info.uses_chat_api)
+    except (pipeline.PipelineError, ModelError) as err:
+        print(f"starcoder-lsp: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    print(f"({stats.completion_tokens} tokens, {stats.total_s:.1f}s, "
+          f"{stats.tokens_per_second:.1f} tok/s)", file=sys.stderr)
+    if job.mode == "explain":
+        print(outcome.code)
+        return 0
+    new_text = pipeline.preview_text(job, outcome)
+    diff = difflib.unified_diff(
+        text.splitlines(keepends=True), new_text.splitlines(keepends=True),
+        fromfile=f"a/{path}", tofile=f"b/{path}",
+    )
+    sys.stdout.writelines(diff)
+    if args.write and new_text != text:
+        path.write_bytes(new_text.encode("utf-8"))
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def list_models() -> int:
+    from model.download import downloaded, models_dir
+    from model.presets import PRESETS
+
+    have = downloaded()
+    print(f"models folder: {models_dir()}")
+    for name, preset in PRESETS.items():
+        files = ", ".join(f"{q} ({f.size_gb:.1f} GB)" for q, f in preset.gguf.items()) or "-"
+        present = ", ".join(p.name for p in have.get(name, [])) or "not downloaded"
+        print(f"{name:36} {preset.kind:8} ctx {preset.context_length:<6} {preset.prompt_family}")
+        print(f"    {preset.description}")
+        print(f"    bf16: {preset.hf_repo}   GGUF: {files}   local: {present}")
+    return 0
+
+
+def download(name: str, directory: str | None) -> int:
+    from model.download import download_gguf, models_dir
+
+    try:
+        path = download_gguf(name, models_dir(directory or ""), progress=None)
+    except ModelError as err:
+        print(f"starcoder-lsp: {err}", file=sys.stderr)
+        return 1
+    print(path)
+    return 0

@@ -1,0 +1,105 @@
+"""Custom methods, commands and their payloads: the contract with every client.
+
+Mirrored by `vscode-extension/src/protocol.ts`; keep both in step. Params arrive as
+plain JSON objects (pygls turns unknown params into namedtuples; `plain()` undoes that),
+so each payload has a `parse` that validates and gives a clear error for bad input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# Commands (workspace/executeCommand). One argument: EditArgs as an object.
+CMD_EDIT = "starcoder.edit"
+CMD_GENERATE = "starcoder.generate"
+CMD_EXPLAIN = "starcoder.explain"
+CMD_CANCEL = "starcoder.cancel"
+COMMANDS = (CMD_EDIT, CMD_GENERATE, CMD_EXPLAIN, CMD_CANCEL)
+
+# Custom requests: same params as the commands, results returned instead of applied.
+REQ_EDIT = "starcoder/edit"  # -> EditResult (not applied; for previews)
+REQ_EXPLAIN = "starcoder/explain"  # -> {"kind": "markdown", "value": str, "stats": {...}}
+REQ_STATUS = "starcoder/getStatus"  # -> StatusParams as a dict
+REQ_LOAD = "starcoder/loadModel"  # -> StatusParams once loaded (or failed)
+
+# Server -> client notification with the model's state (status bar).
+NOTIFY_STATUS = "starcoder/status"
+
+STATES = ("idle", "downloading", "loading", "ready", "generating", "error")
+
+
+class ParamsError(ValueError):
+    """Params were malformed; the message says what was expected."""
+
+
+def plain(value: Any) -> Any:
+    """Turn pygls' namedtuple params (and lsprotocol attrs objects) into plain JSON."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if hasattr(value, "_asdict"):
+        return {k: plain(v) for k, v in value._asdict().items()}
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if hasattr(value, "__attrs_attrs__"):
+        from lsprotocol import converters
+
+        return converters.get_converter().unstructure(value)
+    return value
+
+
+@dataclass(frozen=True)
+class Pos:
+    line: int
+    character: int
+
+
+@dataclass(frozen=True)
+class EditArgs:
+    """`{uri, range?, instruction?}`; range in the client's position encoding."""
+
+    uri: str
+    start: Pos | None = None
+    end: Pos | None = None
+    instruction: str | None = None
+
+    @classmethod
+    def parse(cls, raw: Any) -> EditArgs:
+        raw = plain(raw)
+        if isinstance(raw, list):  # executeCommand arguments list
+            if len(raw) != 1:
+                raise ParamsError("expected one argument: {uri, range?, instruction?}")
+            raw = raw[0]
+        if not isinstance(raw, dict):
+            raise ParamsError("expected an object {uri, range?, instruction?}")
+        uri = raw.get("uri")
+        if not isinstance(uri, str) or not uri:
+            raise ParamsError("`uri` must be a non-empty string")
+        instruction = raw.get("instruction")
+        if instruction is not None and not isinstance(instruction, str):
+            raise ParamsError("`instruction` must be a string")
+        if isinstance(instruction, str):
+            instruction = instruction.strip() or None
+        start = end = None
+        rng = raw.get("range")
+        if rng is not None:
+            if not isinstance(rng, dict):
+                raise ParamsError("`range` must be {start, end}")
+            start, end = _pos(rng.get("start"), "start"), _pos(rng.get("end"), "end")
+            if (end.line, end.character) < (start.line, start.character):
+                start, end = end, start
+        return cls(uri=uri, start=start, end=end, instruction=instruction)
+
+
+def _pos(raw: Any, name: str) -> Pos:
+    if not isinstance(raw, dict):
+        raise ParamsError(f"`range.{name}` must be {{line, character}}")
+    line, character = raw.get("line"), raw.get("character")
+    for label, value in (("line", line), ("character", character)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ParamsError(f"`range.{name}.{label}` must be an integer")
+    assert isinstance(line, int) and isinstance(character, int)
+    return Pos(max(0, line), max(0, character))

@@ -1,0 +1,1 @@
+"""Inference backends behind one interface. Never imports lsp_server."""

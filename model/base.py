@@ -1,0 +1,202 @@
+"""The one interface every inference backend implements.
+
+The language server only ever talks to a `Backend`; which engine serves it (llama.cpp,
+transformers, an OpenAI-compatible server) is a start-up choice, so behaviour must not
+depend on it. Cancellation is a `threading.Event` checked between tokens, because a
+running thread cannot be stopped from outside.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from model.errors import ModelError
+
+
+@dataclass
+class GenerationRequest:
+    """A fully formatted prompt plus decoding limits (greedy unless temperature > 0)."""
+
+    prompt: str
+    max_tokens: int = 512
+    stop: tuple[str, ...] = ()
+    temperature: float = 0.0
+    # Text the answer is likely to copy (the code being edited): used for prompt-lookup
+    # drafting by backends that support speculative decoding. None: no drafting.
+    draft_source: str | None = None
+    # Set when the prompt is in fill-in-the-middle form (completion model).
+    fim: bool = False
+    # The same request as chat messages, for backends that can only take chat
+    # (ModelInfo.uses_chat_api): an OpenAI-compatible server with an unknown model.
+    messages: tuple[dict[str, str], ...] = ()
+
+
+@dataclass
+class GenerationStats:
+    """Filled in by the backend while it streams; read by the caller afterwards."""
+
+    backend: str = ""
+    prompt_tokens: int = 0
+    # Tokens the backend actually had to evaluate (prompt_tokens minus reused prefix).
+    prompt_tokens_evaluated: int = 0
+    completion_tokens: int = 0
+    time_to_first_token_s: float = 0.0
+    total_s: float = 0.0
+    stop_reason: str = ""  # "stop" | "eos" | "length" | "cancelled" | "error"
+    drafted_tokens: int = 0
+    accepted_draft_tokens: int = 0
+    started_at: float = field(default_factory=time.perf_counter)
+
+    @property
+    def tokens_per_second(self) -> float:
+        gen_time = self.total_s - self.time_to_first_token_s
+        if self.completion_tokens <= 1 or gen_time <= 0:
+            return 0.0
+        return (self.completion_tokens - 1) / gen_time
+
+    def mark_first_token(self) -> None:
+        if not self.time_to_first_token_s:
+            self.time_to_first_token_s = time.perf_counter() - self.started_at
+
+    def finish(self, reason: str) -> None:
+        self.stop_reason = reason
+        self.total_s = time.perf_counter() - self.started_at
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("started_at")
+        data["tokens_per_second"] = round(self.tokens_per_second, 2)
+        return data
+
+
+@dataclass
+class LoadProgress:
+    """Reported while a model is downloaded or loaded (shown in the editor's status)."""
+
+    stage: str  # "downloading" | "loading" | "ready" | "error"
+    message: str = ""
+    fraction: float | None = None  # 0..1 when known
+
+
+ProgressCallback = Callable[[LoadProgress], None]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the server needs to know about a loaded model to prompt it correctly."""
+
+    name: str
+    context_length: int
+    # Prompt family (see lsp_server/prompts/templates.py); None means "use chat_template".
+    prompt_family: str | None = None
+    chat_template: str | None = None
+    bos_token: str = ""
+    eos_token: str = "<|endoftext|>"
+    supports_fim: bool = False
+    # True when the backend applies the chat template itself (OpenAI chat endpoint):
+    # the prompt text is then ignored in favour of GenerationRequest.messages, and the
+    # answer does not continue our response prefix.
+    uses_chat_api: bool = False
+
+
+class Backend(ABC):
+    """An inference engine. Subclasses must be safe to call from a worker thread."""
+
+    name: str = "backend"
+
+    @abstractmethod
+    def load(self, progress: ProgressCallback | None = None) -> ModelInfo:
+        """Load (downloading first if needed). Idempotent. Raises ModelError subclasses."""
+
+    @abstractmethod
+    def generate(
+        self,
+        request: GenerationRequest,
+        cancel: threading.Event,
+        stats: GenerationStats | None = None,
+    ) -> Iterator[str]:
+        """Stream text pieces; stop promptly once `cancel` is set.
+
+        Stop strings are not included in the output. `stats`, when given, is filled in.
+        """
+
+    @abstractmethod
+    def count_tokens(self, text: str) -> int:
+        """Tokens `text` takes in this model (for prompt budgets)."""
+
+    @property
+    @abstractmethod
+    def info(self) -> ModelInfo:
+        """Model facts; only valid after load()."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the model's memory."""
+
+
+def collect(
+    backend: Backend,
+    request: GenerationRequest,
+    cancel: threading.Event | None = None,
+    stats: GenerationStats | None = None,
+) -> str:
+    """Run a generation to completion and return the text (handy for CLI and tests)."""
+    return "".join(backend.generate(request, cancel or threading.Event(), stats))
+
+
+class StopStringFilter:
+    """Holds back text that might be the start of a stop string, and cuts at a stop.
+
+    Backends stream text piece by piece; a stop string can straddle pieces, so we only
+    release text that cannot be part of one.
+    """
+
+    def __init__(self, stops: tuple[str, ...]) -> None:
+        self._stops = tuple(s for s in stops if s)
+        self._pending = ""
+        self.stopped = False
+
+    def feed(self, piece: str) -> str:
+        if self.stopped:
+            return ""
+        self._pending += piece
+        cut = -1
+        for stop in self._stops:
+            at = self._pending.find(stop)
+            if at != -1 and (cut == -1 or at < cut):
+                cut = at
+        if cut != -1:
+            out = self._pending[:cut]
+            self._pending = ""
+            self.stopped = True
+            return out
+        hold = 0
+        for stop in self._stops:
+            for size in range(min(len(stop) - 1, len(self._pending)), 0, -1):
+                if self._pending.endswith(stop[:size]):
+                    hold = max(hold, size)
+                    break
+        out = self._pending[: len(self._pending) - hold]
+        self._pending = self._pending[len(self._pending) - hold :]
+        return out
+
+    def flush(self) -> str:
+        out, self._pending = ("" if self.stopped else self._pending), ""
+        return out
+
+
+__all__ = [
+    "Backend",
+    "GenerationRequest",
+    "GenerationStats",
+    "LoadProgress",
+    "ModelError",
+    "ModelInfo",
+    "ProgressCallback",
+    "StopStringFilter",
+    "collect",
+]

@@ -1,0 +1,80 @@
+"""Settings: typed, with defaults; bad values warn and keep the previous value."""
+
+from __future__ import annotations
+
+import pytest
+
+from lsp_server.settings import Settings, merge, restart_needed
+
+
+def test_defaults() -> None:
+    s = Settings()
+    assert s.model == "starcoder2-15b-instruct-v0.1"
+    assert s.backend == "auto"
+    assert s.temperature == 0.0
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "expected"),
+    [
+        ({"maxTokens": 64}, "max_tokens", 64),
+        ({"max_tokens": "128"}, "max_tokens", 128),
+        ({"temperature": 0.5}, "temperature", 0.5),
+        ({"backend": "openai"}, "backend", "openai"),
+        ({"inlineCompletion": False}, "inline_completion", False),
+        ({"loadOnStart": "true"}, "load_on_start", True),
+        ({"instructionPrefixes": ["ai:"]}, "instruction_prefixes", ["ai:"]),
+        ({"completion": {"model": "starcoder2-3b"}}, "completion_model", "starcoder2-3b"),
+    ],
+)
+def test_values_are_coerced(raw: dict, field: str, expected: object) -> None:
+    settings, warnings = merge(Settings(), raw)
+    assert warnings == []
+    assert getattr(settings, field) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"maxTokens": "lots"},
+        {"maxTokens": -5},
+        {"maxTokens": 1.5},
+        {"temperature": "hot"},
+        {"temperature": 9},
+        {"backend": "gpt"},
+        {"model": 42},
+        {"instructionPrefixes": "ai:"},
+        {"loadOnStart": 3},
+        {"maxTokens": True},
+    ],
+)
+def test_bad_values_warn_and_keep_default(raw: dict) -> None:
+    settings, warnings = merge(Settings(), raw)
+    assert settings == Settings()
+    assert len(warnings) == 1
+    key = next(iter(raw))
+    assert key in warnings[0] and "keeping" in warnings[0]
+
+
+def test_unknown_and_non_object_settings() -> None:
+    settings, warnings = merge(Settings(), {"nonsense": 1})
+    assert settings == Settings() and "unknown setting" in warnings[0]
+    settings, warnings = merge(Settings(), ["not", "an", "object"])  # type: ignore[arg-type]
+    assert settings == Settings() and "must be an object" in warnings[0]
+
+
+def test_client_side_keys_are_ignored_silently() -> None:
+    _, warnings = merge(Settings(), {"server": {"path": "/x", "python": "py"}, "trace": {}})
+    assert warnings == []
+
+
+def test_restart_needed_only_for_model_keys() -> None:
+    old = Settings()
+    new, _ = merge(old, {"maxTokens": 10, "model": "/m.gguf"})
+    assert restart_needed(old, new) == ["model"]
+
+
+def test_api_key_is_masked() -> None:
+    settings, _ = merge(Settings(), {"apiKey": "sk-secret"})
+    assert settings.api_key == "sk-secret"
+    assert "sk-secret" not in repr(settings.as_dict())
