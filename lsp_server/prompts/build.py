@@ -11,13 +11,13 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
-
-from jinja2 import Template, TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from typing import TYPE_CHECKING, Any
 
 from lsp_server.prompts import templates as t
 from model.base import ModelInfo
+
+if TYPE_CHECKING:  # jinja2 loads only when a model's own template is rendered (start-up)
+    from jinja2 import Template
 
 
 @dataclass(frozen=True)
@@ -183,6 +183,8 @@ def _assemble(
 
 def _raise_exception(message: str) -> Any:
     """What Hugging Face templates call to reject input (e.g. a system message)."""
+    from jinja2 import TemplateError
+
     raise TemplateError(message)
 
 
@@ -195,6 +197,8 @@ def _tojson(value: Any, indent: int | None = None) -> str:
 def _compile(source: str) -> Template:
     # Same settings as transformers' apply_chat_template, so templates render identically;
     # sandboxed because the template comes from a downloaded file.
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
     env = ImmutableSandboxedEnvironment(
         trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"]
     )

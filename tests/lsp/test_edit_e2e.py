@@ -240,3 +240,46 @@ async def test_user_edit_inside_target_is_refused(tiny_model) -> None:
         assert editor.applied == []
         assert "    # mine\n" in editor.texts[URI]  # the user's typing is untouched
         assert any("not applied" in m.message for m in client.messages)
+
+
+async def test_unknown_language_falls_back_to_lines(tiny_model) -> None:
+    uri = "file:///tmp/starcoder-e2e/notes.xyz"
+    text = "header line\n\n; starcoder: make it shout\nhello world\nsecond line\n\ntail\n"
+    async with running_server(tiny_model.gguf_path, init_options=INIT) as (client, editor):
+        editor.open(uri, text, language_id="plaintext")
+        result = await client.workspace_execute_command_async(types.ExecuteCommandParams(
+            command="starcoder.edit", arguments=[{"uri": uri, "range": _range(2, 4)}]))
+        assert result["instruction"] == "make it shout"
+        if result["applied"]:
+            new_text = editor.texts[uri]
+            assert new_text.startswith("header line\n\n; starcoder: make it shout\n")
+            assert new_text.endswith("\ntail\n")
+        else:  # a random model may answer nothing usable: then nothing changes
+            assert result["reason"] in ("empty", "unchanged")
+            assert editor.texts[uri] == text
+
+
+async def test_offline_preset_download_reports_how_to_use_a_local_file(tmp_path) -> None:
+    import os
+
+    os.environ["HF_HUB_OFFLINE"] = "1"  # inherited by the server process
+    try:
+        async with running_server("starcoder2-3b", "--models-dir", str(tmp_path),
+                                  init_options=INIT) as (client, editor):
+            editor.open(URI, SOURCE)
+            result = await client.workspace_execute_command_async(
+                types.ExecuteCommandParams(command="starcoder.edit",
+                                           arguments=[{"uri": URI, "range": _range(7, 3)}]))
+            assert result["applied"] is False and result["reason"] == "error"
+            assert "--model /path/to/" in result["message"]
+            assert editor.texts[URI] == SOURCE
+            status = await client.protocol.send_request_async("starcoder/getStatus", {})
+            assert status.state == "error" and "could not download" in status.message
+            # Still serving: code actions answer.
+            actions = await client.text_document_code_action_async(types.CodeActionParams(
+                text_document=types.TextDocumentIdentifier(uri=URI),
+                range=types.Range(start=_pos(7, 5), end=_pos(7, 5)),
+                context=types.CodeActionContext(diagnostics=[])))
+            assert actions
+    finally:
+        del os.environ["HF_HUB_OFFLINE"]
