@@ -1,0 +1,225 @@
+/**
+ * The contract with the starcoder-lsp server: custom methods, commands and payloads.
+ *
+ * Mirrors `lsp_server/protocol.py`; keep both in step. Results from the server are
+ * validated by the `parse*` functions so that a server of another version gives a clear
+ * error instead of a crash deep in the UI code.
+ */
+
+// Commands (workspace/executeCommand). One argument: EditArgs.
+export const CMD_EDIT = 'starcoder.edit';
+export const CMD_GENERATE = 'starcoder.generate';
+export const CMD_EXPLAIN = 'starcoder.explain';
+export const CMD_CANCEL = 'starcoder.cancel';
+export const SERVER_COMMANDS = [CMD_EDIT, CMD_GENERATE, CMD_EXPLAIN, CMD_CANCEL] as const;
+
+// Custom requests: same params as the commands; results returned instead of applied.
+export const REQ_EDIT = 'starcoder/edit';
+export const REQ_EXPLAIN = 'starcoder/explain';
+export const REQ_STATUS = 'starcoder/getStatus';
+export const REQ_LOAD = 'starcoder/loadModel';
+
+// Server -> client notification with the model's state.
+export const NOTIFY_STATUS = 'starcoder/status';
+
+export const STATES = ['idle', 'downloading', 'loading', 'ready', 'generating', 'error'] as const;
+export type ModelState = (typeof STATES)[number];
+
+export interface Position {
+  line: number;
+  character: number;
+}
+
+export interface Range {
+  start: Position;
+  end: Position;
+}
+
+/** `{uri, range?, instruction?}`: the argument of every command and request. */
+export interface EditArgs {
+  uri: string;
+  range?: Range;
+  instruction?: string;
+  /** Asks for generation from the comment at the range (extra key; servers may ignore it). */
+  mode?: 'edit' | 'generate';
+  /** LSP work-done token: `$/progress` reports carry the full text generated so far. */
+  workDoneToken?: string;
+}
+
+export interface Stats {
+  prompt_tokens?: number;
+  completion_tokens?: number;
+  tokens_per_second?: number;
+  total_s?: number;
+  [key: string]: unknown;
+}
+
+export interface TextEdit {
+  range: Range;
+  newText: string;
+}
+
+export interface TextDocumentEdit {
+  textDocument: { uri: string; version: number | null };
+  edits: TextEdit[];
+}
+
+export interface WorkspaceEdit {
+  documentChanges?: TextDocumentEdit[];
+  changes?: Record<string, TextEdit[]>;
+}
+
+/** Result of `starcoder/edit`: the edit, not applied. */
+export interface EditResult {
+  edit: WorkspaceEdit | null;
+  text: string;
+  instruction: string | null;
+  range: Range | null;
+  mode: 'edit' | 'generate';
+  version: number | null;
+  stats: Stats;
+  /** Set when there is no edit: why ("empty", "conflict", ...), and the server's message. */
+  reason?: string;
+  message?: string;
+}
+
+/** Result of `workspace/executeCommand starcoder.edit|starcoder.generate`. */
+export interface CommandResult {
+  applied: boolean;
+  reason?: string;
+  text?: string;
+  instruction?: string | null;
+  range?: Range | null;
+  stats?: Stats;
+}
+
+export interface ExplainResult {
+  kind: 'markdown';
+  value: string;
+  stats: Stats;
+}
+
+/** `starcoder/status` notification and `starcoder/getStatus` result. */
+export interface StatusParams {
+  state: ModelState;
+  message: string;
+  progress?: number;
+  tokensPerSecond?: number;
+  model?: string;
+  backend?: string;
+}
+
+export class ProtocolError extends Error {
+  constructor(message: string) {
+    super(`unexpected reply from the StarCoder server: ${message}`);
+    this.name = 'ProtocolError';
+  }
+}
+
+type Obj = Record<string, unknown>;
+
+function isObj(value: unknown): value is Obj {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isPosition(value: unknown): value is Position {
+  return isObj(value) && Number.isInteger(value.line) && Number.isInteger(value.character);
+}
+
+export function isRange(value: unknown): value is Range {
+  return isObj(value) && isPosition(value.start) && isPosition(value.end);
+}
+
+function isTextEdit(value: unknown): value is TextEdit {
+  return isObj(value) && isRange(value.range) && typeof value.newText === 'string';
+}
+
+function parseWorkspaceEdit(value: unknown): WorkspaceEdit {
+  if (!isObj(value)) throw new ProtocolError('`edit` must be a WorkspaceEdit or null');
+  const out: WorkspaceEdit = {};
+  if (value.documentChanges !== undefined) {
+    if (!Array.isArray(value.documentChanges)) throw new ProtocolError('`documentChanges` must be a list');
+    out.documentChanges = value.documentChanges.map((change: unknown) => {
+      if (
+        !isObj(change) ||
+        !isObj(change.textDocument) ||
+        typeof change.textDocument.uri !== 'string' ||
+        !Array.isArray(change.edits) ||
+        !change.edits.every(isTextEdit)
+      ) {
+        throw new ProtocolError('each document change must be {textDocument: {uri, version}, edits}');
+      }
+      const version = change.textDocument.version;
+      return {
+        textDocument: { uri: change.textDocument.uri, version: typeof version === 'number' ? version : null },
+        edits: change.edits as TextEdit[],
+      };
+    });
+  }
+  if (value.changes !== undefined) {
+    if (!isObj(value.changes)) throw new ProtocolError('`changes` must be an object');
+    const changes: Record<string, TextEdit[]> = {};
+    for (const [uri, edits] of Object.entries(value.changes)) {
+      if (!Array.isArray(edits) || !edits.every(isTextEdit)) throw new ProtocolError('`changes` holds TextEdit lists');
+      changes[uri] = edits as TextEdit[];
+    }
+    out.changes = changes;
+  }
+  return out;
+}
+
+function parseStats(value: unknown): Stats {
+  return isObj(value) ? (value as Stats) : {};
+}
+
+export function parseEditResult(value: unknown): EditResult {
+  if (!isObj(value)) throw new ProtocolError('starcoder/edit must return an object');
+  const edit = value.edit === null || value.edit === undefined ? null : parseWorkspaceEdit(value.edit);
+  if (typeof value.text !== 'string' && (edit !== null || typeof value.reason !== 'string')) {
+    throw new ProtocolError('`text` must be a string');
+  }
+  const range = isRange(value.range) ? value.range : null;
+  const out: EditResult = {
+    edit,
+    text: typeof value.text === 'string' ? value.text : '',
+    instruction: typeof value.instruction === 'string' ? value.instruction : null,
+    range,
+    mode: value.mode === 'generate' ? 'generate' : 'edit',
+    version: typeof value.version === 'number' ? value.version : null,
+    stats: parseStats(value.stats),
+  };
+  if (typeof value.reason === 'string') out.reason = value.reason;
+  if (typeof value.message === 'string') out.message = value.message;
+  return out;
+}
+
+export function parseExplainResult(value: unknown): ExplainResult {
+  if (typeof value === 'string') return { kind: 'markdown', value, stats: {} };
+  if (!isObj(value) || typeof value.value !== 'string') {
+    throw new ProtocolError('starcoder/explain must return {kind: "markdown", value}');
+  }
+  return { kind: 'markdown', value: value.value, stats: parseStats(value.stats) };
+}
+
+export function parseStatus(value: unknown): StatusParams | undefined {
+  if (!isObj(value) || typeof value.state !== 'string') return undefined;
+  if (!(STATES as readonly string[]).includes(value.state)) return undefined;
+  const status: StatusParams = {
+    state: value.state as ModelState,
+    message: typeof value.message === 'string' ? value.message : '',
+  };
+  if (typeof value.progress === 'number' && Number.isFinite(value.progress)) {
+    status.progress = Math.max(0, Math.min(100, value.progress));
+  }
+  const tps = value.tokensPerSecond ?? value.tokens_per_second;
+  if (typeof tps === 'number' && Number.isFinite(tps)) status.tokensPerSecond = tps;
+  if (typeof value.model === 'string') status.model = value.model;
+  if (typeof value.backend === 'string') status.backend = value.backend;
+  return status;
+}
+
+/** The text of a `$/progress` report (the full text generated so far), if any. */
+export function progressText(value: unknown): string | undefined {
+  if (!isObj(value)) return undefined;
+  return typeof value.message === 'string' ? value.message : undefined;
+}
