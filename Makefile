@@ -20,7 +20,10 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV) >&2
 	@$(PY) -m pip install -q --upgrade pip wheel >&2
 	@echo "installing starcoder-lsp and its dependencies into $(VENV) (llama-cpp-python compiles: a few minutes the first time)" >&2
-	@$(PY) -m pip install -q -e ".[llama,dev]" >&2
+	@# torch pinned first: 2.13.0 is the CPU wheel this machine image ships; an unpinned
+	@# torch would pull several GB of CUDA packages (tests run the transformers backend on CPU).
+	@$(PY) -m pip install -q "torch==2.13.0" >&2
+	@$(PY) -m pip install -q -e ".[llama,gpu,dev]" >&2
 	@touch $(STAMP)
 
 serve: setup
