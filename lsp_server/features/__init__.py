@@ -10,6 +10,7 @@ if TYPE_CHECKING:
 
 def register_all(server: StarcoderServer) -> None:
     from lsp_server.features import code_actions, commands, config, documents, status
+    from lsp_server.features import inline_completion as inline
 
-    for module in (config, documents, code_actions, commands, status):
+    for module in (config, documents, code_actions, commands, status, inline):
         module.register(server)

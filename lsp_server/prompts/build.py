@@ -89,15 +89,20 @@ def fim_prompt(
     repo: str | None = None,
     path: str | None = None,
     other_files: Sequence[tuple[str, str]] = (),
+    order: str = "psm",
 ) -> str:
     """Fill-in-the-middle prompt; with a repo, path or other files, StarCoder2's repository
-    form (`<repo_name>`, then each `(path, content)` after `<file_sep>`, current file last),
-    which lets the model see related files. Stop on `templates.FIM_STOPS`."""
+    form (`<repo_name>`, then each `(path, content)` after `<file_sep>`, current file last,
+    its path inside the FIM prefix), which lets the model see related files. `order` is
+    "psm" or "spm". Stop on `templates.FIM_STOPS`."""
+    template = t.FIM_SPM_TEMPLATE if order == "spm" else t.FIM_TEMPLATE
     if repo is None and path is None and not other_files:
-        return t.FIM_TEMPLATE.format(prefix=prefix, suffix=suffix)
+        return template.format(prefix=prefix, suffix=suffix)
+    head = t.REPO_FIM_PATH_TEMPLATE.format(path=path) if path else ""
     parts = [t.REPO_HEADER_TEMPLATE.format(repo=repo)] if repo is not None else []
     parts += [t.REPO_FILE_TEMPLATE.format(path=p, content=c) for p, c in other_files]
-    parts.append(t.REPO_FIM_FILE_TEMPLATE.format(path=path or "", prefix=prefix, suffix=suffix))
+    fim = template.format(prefix=head + prefix, suffix=suffix)
+    parts.append(t.REPO_FIM_FILE_TEMPLATE.format(fim=fim))
     return "".join(parts)
 
 

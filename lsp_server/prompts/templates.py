@@ -145,9 +145,14 @@ FIM_SUFFIX = "<fim_suffix>"
 FIM_MIDDLE = "<fim_middle>"
 REPO_NAME = "<repo_name>"
 FILE_SEP = "<file_sep>"
+# Prefix-suffix-middle (PSM) and suffix-prefix-middle (SPM); StarCoder2 trained on both.
 FIM_TEMPLATE = FIM_PREFIX + "{prefix}" + FIM_SUFFIX + "{suffix}" + FIM_MIDDLE
-# StarCoder2's repository-level form: other files first, the current file last.
+FIM_SPM_TEMPLATE = FIM_PREFIX + FIM_SUFFIX + "{suffix}" + FIM_MIDDLE + "{prefix}"
+# StarCoder2's repository-level form: other files first, the current file last. bigcode's
+# training code applies FIM to each `<file_sep>` fragment, so the current file's path is
+# part of the FIM prefix: `<file_sep><fim_prefix>path\nPREFIX<fim_suffix>...`.
 REPO_HEADER_TEMPLATE = REPO_NAME + "{repo}"
 REPO_FILE_TEMPLATE = FILE_SEP + "{path}\n{content}"
-REPO_FIM_FILE_TEMPLATE = FILE_SEP + "{path}\n" + FIM_TEMPLATE
+REPO_FIM_FILE_TEMPLATE = FILE_SEP + "{fim}"
+REPO_FIM_PATH_TEMPLATE = "{path}\n"
 FIM_STOPS = (ENDOFTEXT, FILE_SEP, FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE)

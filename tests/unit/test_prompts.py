@@ -297,13 +297,19 @@ def test_fim_repository_form() -> None:
         "<repo_name>acme/app"
         "<file_sep>app/util.py\ndef helper():\n    pass\n"
         "<file_sep>README.md\n# App\n"
-        "<file_sep>app/main.py\n<fim_prefix>import util\n\nutil.<fim_suffix>\n<fim_middle>"
+        "<file_sep><fim_prefix>app/main.py\nimport util\n\nutil.<fim_suffix>\n<fim_middle>"
     )
 
 
 def test_fim_path_without_repo() -> None:
-    expected = "<file_sep>x.py\n<fim_prefix>a<fim_suffix>b<fim_middle>"
+    expected = "<file_sep><fim_prefix>x.py\na<fim_suffix>b<fim_middle>"
     assert fim_prompt("a", "b", path="x.py") == expected
+
+
+def test_fim_spm_order() -> None:
+    assert fim_prompt("a", "b", order="spm") == "<fim_prefix><fim_suffix>b<fim_middle>a"
+    assert fim_prompt("a", "b", path="x.py", order="spm") == (
+        "<file_sep><fim_prefix><fim_suffix>b<fim_middle>x.py\na")
 
 
 def test_fim_stops() -> None:
