@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import codecs
 import collections
+import contextlib
 import ctypes
+import dataclasses
 import io
 import logging
 import mmap
 import struct
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -47,11 +49,19 @@ from model.errors import (
     ModelNotFoundError,
     OutOfMemoryError,
 )
+from model.speculative import (
+    DraftConfig,
+    PromptLookup,
+    guard_near_ties,
+    verify_greedy,
+)
 
 # Default context when the caller asks for the model's own (n_ctx=0): StarCoder2 is
 # trained on 16k tokens, but a 16k KV cache costs too much memory for an editor helper.
 MAX_DEFAULT_CONTEXT = 8192
 STARCODER2_INSTRUCT = "starcoder2-instruct"
+# Relative cost of one more token in a verification pass when layers run on a GPU.
+GPU_COST_RATIO = 0.05
 
 # --------------------------------------------------------------------------------------
 # GGUF header check: catch wrong/truncated files with a useful message before llama.cpp
@@ -253,6 +263,37 @@ def _llama_class(llama_cpp: Any) -> Any:
     return CountingLlama
 
 
+@contextlib.contextmanager
+def _batch_invariant_weights(llama_cpp: Any, enabled: bool) -> Iterator[None]:
+    """Load without llama.cpp's CPU weight repacking ("extra buffer types").
+
+    Repacked quantised weights use one kernel for a single token and another for several
+    (gemv vs gemm), which round differently, so a near tie between two tokens can go one
+    way in plain decoding and the other in a speculative verification pass (seen on Gemma
+    3 270M: repacking made outputs differ where plain kernels did not). The remaining
+    batch-size-dependent rounding (llamafile sgemm, used from two tokens up) is what
+    DraftConfig.tie_margin can guard against. llama-cpp-python's Llama() has no argument
+    for this, so the default model parameters are patched while it loads (under the
+    backend's load lock).
+    """
+    module = llama_cpp.llama_cpp
+    original = module.llama_model_default_params
+    if not enabled or not hasattr(original(), "use_extra_bufts"):
+        yield
+        return
+
+    def without_repacking() -> Any:
+        params = original()
+        params.use_extra_bufts = False
+        return params
+
+    module.llama_model_default_params = without_repacking
+    try:
+        yield
+    finally:
+        module.llama_model_default_params = original
+
+
 class LlamaCppBackend(Backend):
     """Runs a local GGUF model in-process with llama.cpp (CPU, CUDA or Metal)."""
 
@@ -265,12 +306,18 @@ class LlamaCppBackend(Backend):
         n_gpu_layers: int = -1,
         n_threads: int = 0,
         verbose: bool = False,
+        speculative: bool = True,
+        draft_config: DraftConfig | None = None,
     ) -> None:
         self.model_path = Path(model_path).expanduser()
         self.n_ctx = n_ctx
         self.n_gpu_layers = n_gpu_layers
         self.n_threads = n_threads
         self.verbose = verbose
+        # Prompt-lookup speculative decoding for requests with a draft_source (edits);
+        # False forces plain decoding whatever the request says.
+        self.speculative = speculative
+        self.draft_config = draft_config or DraftConfig()
         self._llm: Any = None
         self._llama_cpp: Any = None
         self._vocab: Any = None
@@ -315,13 +362,16 @@ class LlamaCppBackend(Backend):
         if not self.verbose:
             sys.stderr = muted
         try:
-            llm = _llama_class(llama_cpp)(
-                model_path=str(self.model_path),
-                n_ctx=n_ctx,
-                n_gpu_layers=self.n_gpu_layers,
-                n_threads=self.n_threads or None,
-                verbose=True,  # see the module docstring: False would hijack fd 1
-            )
+            with _batch_invariant_weights(llama_cpp, self.speculative):
+                llm = _llama_class(llama_cpp)(
+                    model_path=str(self.model_path),
+                    n_ctx=n_ctx,
+                    n_gpu_layers=self.n_gpu_layers,
+                    n_threads=self.n_threads or None,
+                    # Like llama.cpp's -t: batches (prompts, verification passes) too.
+                    n_threads_batch=self.n_threads or None,
+                    verbose=True,  # see the module docstring: False would hijack fd 1
+                )
         except Exception as err:  # llama-cpp raises ValueError/RuntimeError
             raise self._load_failure(err, muted.error_lines(), n_ctx) from err
         finally:
@@ -423,6 +473,12 @@ class LlamaCppBackend(Backend):
         self._pieces[key] = piece
         return piece
 
+    def reset_cache(self) -> None:
+        """Forget the KV cache, so the next prompt is evaluated whole (benchmarks)."""
+        with self._generate_lock:
+            if self._llm is not None:
+                self._llm.reset()
+
     def count_tokens(self, text: str) -> int:
         if self._llm is None:
             self.load()
@@ -447,12 +503,21 @@ class LlamaCppBackend(Backend):
                 stats.finish("error")
                 raise
 
-    def _draft_model(self, request: GenerationRequest) -> Any | None:
-        """Hook for prompt-lookup speculative decoding from `request.draft_source`.
+    def _draft_model(
+        self, request: GenerationRequest, prompt_tokens: list[int]
+    ) -> PromptLookup | None:
+        """Prompt-lookup drafter for `request`, or None for plain decoding.
 
-        Plain decoding for now (returns None); speculative decoding is added separately.
+        Drafting needs greedy decoding (a sampled token cannot be verified by argmax)
+        and text to copy from (`request.draft_source`, the code being edited; None
+        when the `speculative` setting is off or the request is not an edit).
         """
-        return None
+        if request.draft_source is None or request.temperature > 0 or not self.speculative:
+            return None
+        source = self._llm.tokenize(
+            request.draft_source.encode("utf-8"), add_bos=False, special=False
+        )
+        return PromptLookup(source, prompt_tokens, self._draft_config_for_device())
 
     def _generate(
         self, request: GenerationRequest, cancel: threading.Event, stats: GenerationStats
@@ -469,8 +534,7 @@ class LlamaCppBackend(Backend):
                 "select less code."
             )
         budget = min(request.max_tokens, n_ctx - len(tokens))
-        # Prompt-lookup speculative decoding hook: None means plain decoding.
-        self._draft_model(request)
+        lookup = self._draft_model(request, tokens)  # None: plain decoding
         if cancel.is_set():
             stats.finish("cancelled")
             return
@@ -479,11 +543,15 @@ class LlamaCppBackend(Backend):
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         evaluated_before = llm.tokens_evaluated
         llm.cancel_event = cancel
-        # temp 0 makes llama-cpp-python use its greedy sampler; reset=True keeps the
-        # longest common prefix of the previous prompt in the KV cache.
-        sampler = llm.generate(
-            tokens, temp=max(0.0, request.temperature), repeat_penalty=1.0, reset=True
-        )
+        sampler: Generator[int, Any, None]
+        if lookup is not None:
+            sampler = self._speculative_tokens(tokens, budget, lookup, stats)
+        else:
+            # temp 0 makes llama-cpp-python use its greedy sampler; reset=True keeps
+            # the longest common prefix of the previous prompt in the KV cache.
+            sampler = llm.generate(
+                tokens, temp=max(0.0, request.temperature), repeat_penalty=1.0, reset=True
+            )
         reason = "length"
         first = True
         try:
@@ -524,3 +592,96 @@ class LlamaCppBackend(Backend):
             if tail:
                 yield tail
         stats.finish(reason)
+
+    def _draft_config_for_device(self) -> DraftConfig:
+        """A wide pass costs almost nothing more than a one-token pass on a GPU, so
+        draft longer there (unless the caller chose the cost themselves)."""
+        config = self.draft_config
+        offloaded = self.n_gpu_layers != 0 and bool(
+            self._llama_cpp.llama_supports_gpu_offload()
+        )
+        if offloaded and config.cost_ratio == DraftConfig.cost_ratio:
+            return dataclasses.replace(config, cost_ratio=GPU_COST_RATIO)
+        return config
+
+    def _speculative_tokens(
+        self, tokens: list[int], budget: int, lookup: PromptLookup, stats: GenerationStats
+    ) -> Generator[int, Any, None]:
+        """Greedy tokens, several per forward pass when the drafts are right.
+
+        Our own draft-and-verify loop on llama-cpp-python's low-level API (its
+        LlamaPromptLookupDecoding drafts a fixed number of tokens and re-evaluates the
+        prompt suffix through the high-level sampler, which made it barely faster on
+        CPU). Each step decodes ``[last] + draft`` with logits for every position,
+        keeps the longest draft prefix the argmax agrees with plus the model's own token
+        at the first disagreement (exactly plain greedy decoding's tokens), and removes
+        the rejected positions from the KV cache. `llm.input_ids`/`n_tokens` are kept
+        in step with the cache so the next request's prefix reuse works either way.
+        """
+        import numpy as np  # a dependency of llama-cpp-python, so present here
+
+        llm, llama_cpp = self._llm, self._llama_cpp
+        ctx = llm._ctx
+        n_vocab, n_ctx = llm.n_vocab(), llm.n_ctx()
+        # Reuse the longest common prefix of the KV cache (as Llama.generate does), but
+        # always evaluate at least the last prompt token: its logits give token one.
+        limit = min(llm.n_tokens, len(tokens) - 1)
+        same = np.asarray(llm.input_ids[:limit]) == np.asarray(tokens[:limit], dtype=np.intc)
+        reuse = limit if same.all() else int(np.argmin(same))
+        if reuse > 0 and ctx.kv_cache_seq_rm(-1, reuse, -1):
+            llm.n_tokens = reuse
+        else:
+            llm.reset()
+        llm._requires_eval = True  # the context's logits will not be the prompt's own
+        llm.eval(tokens[llm.n_tokens :])
+        last_row = llama_cpp.llama_get_logits_ith(ctx.ctx, -1)
+        last = int(np.ctypeslib.as_array(last_row, shape=(n_vocab,)).argmax())
+        lookup.observe([last])
+        yield last
+        produced = 1
+        single = False  # the next pass must be a one-token pass (a near tie)
+        tie_margin = self.draft_config.tie_margin
+        batch = llm._batch
+        while True:
+            n_past = llm.n_tokens
+            # Draft no further than the answer's budget and the context allow.
+            room = min(budget - produced, n_ctx - n_past) - 1
+            draft = lookup.draft(room) if room > 0 and not single else []
+            step = [last, *draft]
+            raw = batch.batch
+            raw.n_tokens = len(step)
+            for i, token in enumerate(step):
+                raw.token[i] = token
+                raw.pos[i] = n_past + i
+                raw.seq_id[i][0] = 0
+                raw.n_seq_id[i] = 1
+                raw.logits[i] = True
+            ctx.decode(batch)
+            llm.input_ids[n_past : n_past + len(step)] = step
+            logits = np.ctypeslib.as_array(
+                llama_cpp.llama_get_logits(ctx.ctx), shape=(len(step), n_vocab)
+            )
+            best = logits.argmax(axis=1)
+            result = verify_greedy(draft, best.tolist())
+            if len(step) > 1 and tie_margin > 0:
+                rows = logits[: result.accepted + 1].copy()
+                at = np.arange(len(rows))
+                top = rows[at, best[: len(rows)]]
+                rows[at, best[: len(rows)]] = -np.inf
+                result = guard_near_ties(result, top - rows.max(axis=1), tie_margin)
+            # Keep the cache for `last` and the accepted drafts; a settled pass's last
+            # token is the model's own and is evaluated by the next pass.
+            keep = n_past + len(result.tokens)
+            if keep < n_past + len(step):
+                ctx.kv_cache_seq_rm(-1, keep, -1)
+            llm.n_tokens = keep
+            lookup.update(result)
+            stats.drafted_tokens += result.drafted
+            single = not result.settled
+            if result.tokens:
+                last = result.tokens[-1]
+            for index, token in enumerate(result.tokens):
+                if index < result.accepted:  # counted when used, not past a stop
+                    stats.accepted_draft_tokens += 1
+                yield token
+                produced += 1

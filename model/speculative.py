@@ -1,0 +1,278 @@
+"""Prompt-lookup drafting for speculative edit decoding, shared by the backends.
+
+An edit mostly copies the code it was given, so the next tokens of the answer can be
+guessed by looking up the answer's last few tokens (an n-gram) in the code being edited
+(and the rest of the prompt, and the answer so far) and proposing what followed there.
+The model then checks all guesses in ONE forward pass over ``[last token] + draft``:
+row i of that pass is the greedy prediction plain decoding makes after ``batch[i]``, so
+accepting the longest prefix of the draft that matches those predictions (plus the
+model's own token at the first mismatch) yields plain greedy decoding's tokens, several
+per forward pass. Engines round a wide pass slightly differently from a one-token pass,
+so a token the wide pass decides by a hair (`DraftConfig.tie_margin`, off by default) can be
+decided again in a one-token pass (`guard_near_ties`).
+
+This module knows nothing about engines: it works on token ids. A backend supplies the
+verification pass and rolls its KV cache back past the rejected tokens.
+
+Wiring into a draft-and-verify loop (llama.cpp's is in model/llamacpp_backend.py)::
+
+    lookup = PromptLookup(source_ids, prompt_ids, config)
+    last = first greedy token after the prompt; lookup.observe([last]); emit last
+    single = False
+    while not finished:
+        draft = [] if single else lookup.draft(limit)   # []: a plain one-token pass
+        logits = one forward pass over [last] + draft at positions n_past...
+        result = verify_greedy(draft, logits.argmax(-1))
+        if draft: result = guard_near_ties(result, top1 - top2 per row, tie_margin)
+        keep the cache for positions < n_past + len(result.tokens), drop the rest
+        lookup.update(result); emit result.tokens
+        single = not result.settled; last = result.tokens[-1] if result.tokens else last
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# Separates the segments of the haystack; never a real token id, so no n-gram spans it.
+_SEP = -1
+
+
+@dataclass(frozen=True)
+class DraftConfig:
+    """Knobs of the drafter.
+
+    `k_max`: the longest draft. `max_ngram`/`min_ngram`: the longest and shortest
+    suffix looked up. `resync`: when no n-gram matches, propose up to this many tokens
+    from just after where copying last stood in the source (an edit that replaced one
+    identifier usually goes on with the rest of the line). `p_init`: prior chance that
+    a drafted token is accepted. `cost_ratio`: cost of one more token in a verification
+    pass relative to a one-token pass: about 0.3 for a small model on a CPU (measured:
+    Gemma 3 270M, 1 thread, a 25-token pass costs 7.8 one-token passes), near 0 on a
+    GPU. A fixed figure rather than a timed one, so the draft lengths (and which tokens
+    a wide pass decides) do not depend on the machine's load: runs are reproducible.
+    """
+
+    k_max: int = 24
+    max_ngram: int = 4
+    min_ngram: int = 1
+    resync: int = 4
+    p_init: float = 0.7
+    cost_ratio: float = 0.3
+    # A wide pass rounds differently from a one-token pass (engines pick kernels by
+    # batch size): a token that wins a wide pass by less than this many logits can be
+    # decided again in a one-token pass, as plain decoding decides it. Off (0) by
+    # default: on Gemma 3 270M Q4_K_M (llama.cpp, CPU; the top-2 margin moved by up to
+    # 0.8 between the two kinds of pass) 1.0 cost 10-15 % of the speed-up and did not
+    # remove the corpus' few differences, which come from near ties (top-2 within ~0.1)
+    # decided after the cache holds wide-pass rounding, as plain decoding's own output
+    # changes at such ties with the prompt cache's state.
+    tie_margin: float = 0.0
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """Outcome of one verification pass."""
+
+    tokens: list[int]  # accepted draft tokens followed by the model's own next token
+    drafted: int
+    accepted: int
+    # False when a near tie cut the pass short: `tokens` are then only accepted drafts
+    # and the next token must come from a one-token pass over tokens[-1] (or, with no
+    # tokens, over the pass's first token again).
+    settled: bool = True
+
+
+def verify_greedy(draft: Sequence[int], predicted: Sequence[int]) -> VerifyResult:
+    """Accept the longest draft prefix that greedy decoding would have produced.
+
+    `predicted[i]` is the argmax after the i-th token of ``[last] + draft`` (so it has
+    len(draft) + 1 entries). The result always carries at least one token.
+    """
+    if len(predicted) < len(draft) + 1:
+        raise ValueError("need one prediction per draft token plus one")
+    accepted = 0
+    while accepted < len(draft) and int(predicted[accepted]) == int(draft[accepted]):
+        accepted += 1
+    tokens = [int(t) for t in draft[:accepted]] + [int(predicted[accepted])]
+    return VerifyResult(tokens=tokens, drafted=len(draft), accepted=accepted)
+
+
+def guard_near_ties(
+    result: VerifyResult, margins: Sequence[float], tie_margin: float
+) -> VerifyResult:
+    """Stop before the first token the wide pass decided by less than `tie_margin`.
+
+    `margins[i]` is row i's top-1 minus top-2 logit. Rows past the first mismatch do
+    not matter (their tokens are not used).
+    """
+    for row in range(result.accepted + 1):
+        if margins[row] < tie_margin:
+            return VerifyResult(tokens=result.tokens[:row], drafted=result.drafted,
+                                accepted=row, settled=False)
+    return result
+
+
+class DraftLength:
+    """Chooses how many tokens to draft: the k that maximises expected tokens per unit
+    of pass cost, ``(1 + p + ... + p^k) / (1 + cost_ratio * k)``, where p is a running
+    estimate of the chance that a drafted token is accepted. A rejected wide pass costs
+    more than it saves on a CPU, so the drafter backs off to plain steps (k = 0) when
+    drafts keep failing, and p drifts back to its prior while it is not drafting."""
+
+    def __init__(self, config: DraftConfig) -> None:
+        self.config = config
+        self._hits = 2.0 * config.p_init  # pseudo-counts: accepted / tried positions
+        self._tries = 2.0
+
+    @property
+    def p(self) -> float:
+        return self._hits / self._tries
+
+    def update(self, drafted: int, accepted: int) -> None:
+        decay = 0.7
+        if drafted == 0:  # not drafting: forget slowly, so drafting is retried
+            self._hits = decay * self._hits + (1 - decay) * self.config.p_init
+            self._tries = decay * self._tries + (1 - decay)
+            return
+        tries = accepted + (1 if accepted < drafted else 0)
+        self._hits = decay * self._hits + accepted
+        self._tries = decay * self._tries + tries
+
+    @property
+    def k(self) -> int:
+        p, ratio = min(self.p, 0.999), self.config.cost_ratio
+        best_k, best_rate = 0, 1.0
+        expected, power = 1.0, 1.0
+        for k in range(1, self.config.k_max + 1):
+            power *= p
+            expected += power
+            rate = expected / (1.0 + ratio * k)
+            if rate > best_rate * 1.001:
+                best_k, best_rate = k, rate
+        return best_k
+
+
+class PromptLookup:
+    """N-gram lookup over the edited code, the prompt and the answer so far.
+
+    The haystack is ``source + SEP + prompt + generated``; an index maps every n-gram
+    (n in [min_ngram, max_ngram]) to the positions just after its occurrences, kept up
+    to date as tokens are generated. Among the matches of the longest suffix that
+    matches, the drafter prefers the one continuing where the last draft left off, then
+    one in the source close after that point (copying moves forward), then the latest.
+    """
+
+    def __init__(
+        self,
+        source: Sequence[int],
+        prompt: Sequence[int],
+        config: DraftConfig | None = None,
+    ) -> None:
+        self.config = config or DraftConfig()
+        self.length = DraftLength(self.config)
+        self._tokens: list[int] = []
+        self._index: dict[tuple[int, ...], list[int]] = {}
+        self._append([int(t) for t in source])
+        self._source_end = len(self._tokens)  # positions < this are in the source
+        self._append([_SEP])
+        self._append([int(t) for t in prompt])
+        # Where in the haystack the answer is thought to be copying from (None: unknown).
+        self._cursor: int | None = None
+        self.drafted = 0
+        self.accepted = 0
+
+    # ---- index -----------------------------------------------------------------------
+
+    def _append(self, tokens: Sequence[int]) -> None:
+        cfg = self.config
+        for token in tokens:
+            self._tokens.append(token)
+            end = len(self._tokens)  # continuation position of n-grams ending here
+            for n in range(cfg.min_ngram, cfg.max_ngram + 1):
+                if end < n:
+                    break
+                gram = tuple(self._tokens[end - n : end])
+                if _SEP in gram:
+                    break
+                self._index.setdefault(gram, []).append(end)
+
+    def observe(self, tokens: Sequence[int]) -> None:
+        """Record generated tokens that did not come from a verification (the first)."""
+        self._advance(len(tokens))
+        self._append([int(t) for t in tokens])
+
+    def update(self, result: VerifyResult) -> None:
+        """Record a verification: its tokens join the answer, the draft length adapts."""
+        self.drafted += result.drafted
+        self.accepted += result.accepted
+        # A pass cut short by a near tie says nothing about the drafts after the cut.
+        considered = result.drafted if result.settled else result.accepted
+        self.length.update(considered, result.accepted)
+        self.observe(result.tokens)
+
+    def _advance(self, count: int) -> None:
+        # Copying goes on past a substituted token too, so move the cursor either way.
+        if self._cursor is not None:
+            self._cursor += count
+
+    # ---- drafting --------------------------------------------------------------------
+
+    def draft(self, limit: int | None = None) -> list[int]:
+        """Up to min(limit, adaptive k) tokens likely to come next; [] if no guess."""
+        k = self.length.k if limit is None else min(self.length.k, limit)
+        if k <= 0:
+            return []
+        start = self._match()
+        if start is None:
+            start = self._resync_start()
+            k = min(k, self.config.resync)
+            if start is None:
+                return []
+        stop = self._source_end if start <= self._source_end else len(self._tokens)
+        draft = self._tokens[start : min(start + k, stop)]
+        if _SEP in draft:
+            draft = draft[: draft.index(_SEP)]
+        self._cursor = start
+        return draft
+
+    def _match(self) -> int | None:
+        cfg = self.config
+        total = len(self._tokens)
+        for n in range(cfg.max_ngram, cfg.min_ngram - 1, -1):
+            if total < n:
+                continue
+            gram = tuple(self._tokens[total - n :])
+            positions = self._index.get(gram)
+            if not positions:
+                continue
+            # The suffix's own occurrence (at the very end) has no continuation.
+            candidates = positions[:-1] if positions[-1] >= total else positions
+            if candidates:
+                return self._choose(candidates)
+        return None
+
+    def _choose(self, candidates: list[int]) -> int:
+        cursor = self._cursor
+        if cursor is not None:
+            at = bisect.bisect_left(candidates, cursor)
+            if at < len(candidates) and candidates[at] == cursor:
+                return cursor
+            # In the source, the nearest occurrence at or after the cursor.
+            if (
+                cursor <= self._source_end
+                and at < len(candidates)
+                and candidates[at] < self._source_end
+            ):
+                return candidates[at]
+        in_source = [c for c in candidates if c < self._source_end]
+        if in_source and cursor is None:
+            return in_source[0]
+        return candidates[-1]
+
+    def _resync_start(self) -> int | None:
+        cursor = self._cursor
+        if cursor is None or cursor >= self._source_end:
+            return None
+        return cursor

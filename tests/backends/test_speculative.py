@@ -1,0 +1,274 @@
+"""Prompt-lookup speculative decoding: the drafter on its own, then the llama.cpp
+backend's draft-and-verify loop, whose greedy output must equal plain decoding's.
+
+The tiny model is random, so it does not copy code by itself; a prompt "copies" when
+its draft source is the model's own plain answer, which makes every draft checkable.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from model.base import GenerationRequest, GenerationStats
+from model.speculative import (
+    DraftConfig,
+    DraftLength,
+    PromptLookup,
+    guard_near_ties,
+    verify_greedy,
+)
+from tests.fixtures.tiny_model import TinyModel
+
+# ---- the drafter (no model) ---------------------------------------------------------
+
+
+def eager(**kwargs: int) -> DraftConfig:
+    """A config whose adaptive length is k_max (drafts are free and always accepted)."""
+    return DraftConfig(p_init=0.99, cost_ratio=0.0, **kwargs)  # type: ignore[arg-type]
+
+
+def test_verify_greedy_accepts_the_matching_prefix_plus_one() -> None:
+    assert verify_greedy([5, 6, 7], [5, 6, 9, 1]).tokens == [5, 6, 9]
+    assert verify_greedy([5, 6, 7], [5, 6, 9, 1]).accepted == 2
+    full = verify_greedy([5, 6], [5, 6, 8])
+    assert (full.tokens, full.drafted, full.accepted) == ([5, 6, 8], 2, 2)
+    assert verify_greedy([], [4]).tokens == [4]
+    assert verify_greedy([3], [4, 3]).tokens == [4]
+    with pytest.raises(ValueError):
+        verify_greedy([1, 2], [1, 2])
+
+
+def test_lookup_drafts_what_followed_the_suffix_in_the_source() -> None:
+    source = [10, 11, 12, 13, 14, 15, 16]
+    lookup = PromptLookup(source, [1, 2, 3], eager(k_max=4))
+    lookup.observe([10, 11])
+    assert lookup.draft(3) == [12, 13, 14]
+    lookup.update(verify_greedy([12, 13, 14], [12, 13, 14, 15]))
+    assert lookup.draft(8)[:1] == [16]  # continues where copying stands
+    assert lookup.draft(0) == []
+
+
+def test_lookup_prefers_the_occurrence_after_the_cursor() -> None:
+    # "7 8" occurs twice in the source; copying has passed the first one.
+    source = [7, 8, 1, 2, 3, 7, 8, 4, 5, 6]
+    lookup = PromptLookup(source, [], eager(k_max=3, max_ngram=2))
+    lookup.observe([7, 8])
+    assert lookup.draft(2) == [1, 2]
+    lookup.update(verify_greedy([1, 2], [1, 2, 3]))
+    lookup.observe([7, 8])
+    assert lookup.draft(2) == [4, 5]
+
+
+def test_lookup_resyncs_after_a_substituted_token() -> None:
+    source = [20, 21, 22, 23, 24, 25]
+    lookup = PromptLookup(source, [], eager(k_max=8, resync=3))
+    lookup.observe([20])
+    assert lookup.draft(1) == [21]
+    # The model wrote 99 instead of 21 (a rename): the rest of the line still follows.
+    lookup.update(verify_greedy([21], [99, 0]))
+    assert lookup.draft(8) == [22, 23, 24]
+
+
+def test_lookup_finds_nothing_without_a_match() -> None:
+    lookup = PromptLookup([1, 2, 3], [4, 5], eager())
+    lookup.observe([42])
+    assert lookup.draft(5) == []
+
+
+def test_lookup_also_drafts_from_the_prompt_and_the_answer() -> None:
+    lookup = PromptLookup([], [30, 31, 32, 33], eager(k_max=2))
+    lookup.observe([31])
+    assert lookup.draft(2) == [32, 33]
+    lookup = PromptLookup([], [], eager(k_max=2))
+    lookup.observe([1, 2, 3, 1])
+    assert lookup.draft(2) == [2, 3]
+
+
+def test_draft_length_grows_with_acceptance_and_backs_off() -> None:
+    length = DraftLength(DraftConfig(k_max=16, cost_ratio=0.3))
+    start = length.k
+    for _ in range(5):
+        length.update(length.k or 1, length.k or 1)
+    assert length.k > start
+    for _ in range(12):
+        length.update(4, 0)
+    assert length.k == 0  # a wide pass that is always rejected is not worth it
+    for _ in range(20):
+        length.update(0, 0)  # not drafting: the estimate drifts back, drafting resumes
+    assert length.k > 0
+
+
+def test_near_ties_are_left_to_a_one_token_pass() -> None:
+    result = verify_greedy([5, 6, 7], [5, 6, 7, 8])
+    assert guard_near_ties(result, [3.0, 2.0, 2.0, 2.0], 1.0) == result
+    cut = guard_near_ties(result, [3.0, 2.0, 0.5, 2.0], 1.0)
+    assert (cut.tokens, cut.accepted, cut.settled) == ([5, 6], 2, False)
+    first = guard_near_ties(result, [0.1, 2.0, 2.0, 2.0], 1.0)
+    assert (first.tokens, first.accepted, first.settled) == ([], 0, False)
+    # Rows after the first mismatch decide nothing.
+    partial = verify_greedy([5, 6, 7], [5, 9, 0, 0])
+    assert guard_near_ties(partial, [2.0, 2.0, 0.0, 0.0], 1.0) == partial
+
+
+# ---- the llama.cpp backend ----------------------------------------------------------
+
+pytest.importorskip("llama_cpp")
+
+from model.llamacpp_backend import LlamaCppBackend  # noqa: E402
+
+PROMPTS = [
+    "### Instruction\nAdd type hints.\n\n```python\ndef add(a, b):\n    return a + b\n```\n\n"
+    "### Response\n```python\n",
+    "def fibonacci(n):\n    if n < 2:\n        return n\n    return fibonacci(n - 1)",
+    "<fim_prefix>def f(<fim_suffix>)\n<fim_middle>",
+    "x = 1\n" * 40,
+]
+
+
+@pytest.fixture(scope="module", params=["no-guard", "guard"])
+def backend(tiny_model: TinyModel, request: pytest.FixtureRequest) -> Iterator[LlamaCppBackend]:
+    """The random tiny model's top logits are close together, so with a near-tie guard
+    few drafts are accepted; without it (the default) every wide-pass decision is
+    checked against plain decoding's."""
+    config = DraftConfig(tie_margin=1.0) if request.param == "guard" else None
+    llm = LlamaCppBackend(str(tiny_model.gguf_path), n_threads=1, draft_config=config)
+    llm.load()
+    yield llm
+    llm.close()
+
+
+def unguarded(backend: LlamaCppBackend) -> None:
+    if backend.draft_config.tie_margin > 0:
+        pytest.skip("needs accepted drafts: the no-guard backend")
+
+
+def run(
+    backend: LlamaCppBackend, prompt: str, cancel_after: int = 0, **kwargs: object
+) -> tuple[list[str], GenerationStats]:
+    stats = GenerationStats()
+    cancel = threading.Event()
+    pieces: list[str] = []
+    request = GenerationRequest(prompt, **kwargs)  # type: ignore[arg-type]
+    for piece in backend.generate(request, cancel, stats):
+        pieces.append(piece)
+        if cancel_after and len(pieces) == cancel_after:
+            cancel.set()
+    return pieces, stats
+
+
+@pytest.mark.parametrize("prompt", PROMPTS)
+def test_drafting_gives_the_plain_greedy_output(backend: LlamaCppBackend, prompt: str) -> None:
+    plain_pieces, plain = run(backend, prompt, max_tokens=60)
+    text = "".join(plain_pieces)
+    sources = [text, prompt, "unrelated text\n" * 5, ""]
+    for source in sources:
+        pieces, stats = run(backend, prompt, max_tokens=60, draft_source=source)
+        assert "".join(pieces) == text
+        assert stats.completion_tokens == plain.completion_tokens
+        assert stats.stop_reason == plain.stop_reason
+    assert plain.drafted_tokens == 0
+
+
+def test_copying_prompt_accepts_drafts(backend: LlamaCppBackend) -> None:
+    unguarded(backend)
+    prompt = PROMPTS[0]
+    text = "".join(run(backend, prompt, max_tokens=80)[0])
+    pieces, stats = run(backend, prompt, max_tokens=80, draft_source=text)
+    assert "".join(pieces) == text
+    assert stats.accepted_draft_tokens > 20
+    assert stats.drafted_tokens >= stats.accepted_draft_tokens
+    assert stats.completion_tokens == 80
+
+
+def test_max_tokens_is_exact_with_drafts(backend: LlamaCppBackend) -> None:
+    prompt = PROMPTS[1]
+    text = "".join(run(backend, prompt, max_tokens=50)[0])
+    for limit in (1, 2, 7, 23):
+        pieces, stats = run(backend, prompt, max_tokens=limit, draft_source=text)
+        want = "".join(run(backend, prompt, max_tokens=limit)[0])
+        assert "".join(pieces) == want
+        assert stats.completion_tokens == limit
+        assert stats.stop_reason == "length"
+
+
+def test_cancel_stops_mid_draft(backend: LlamaCppBackend) -> None:
+    unguarded(backend)
+    prompt = PROMPTS[0]
+    text = "".join(run(backend, prompt, max_tokens=200)[0])
+    pieces, stats = run(backend, prompt, cancel_after=2, max_tokens=200, draft_source=text)
+    assert stats.stop_reason == "cancelled"
+    assert len(pieces) == 2
+    assert stats.completion_tokens <= 4
+    assert "".join(pieces) == text[: len("".join(pieces))]
+
+
+def test_stop_string_inside_an_accepted_draft(backend: LlamaCppBackend) -> None:
+    unguarded(backend)
+    prompt = PROMPTS[0]
+    pieces = run(backend, prompt, max_tokens=80)[0]
+    text = "".join(pieces)
+    # A stop that straddles two pieces well inside the answer, where drafts are accepted.
+    i = next(i for i in range(20, len(pieces) - 1) if len(pieces[i]) >= 2 and pieces[i + 1])
+    stop = pieces[i][-2:] + pieces[i + 1][:1]
+    expected = text[: text.index(stop)]
+    got, stats = run(backend, prompt, max_tokens=80, stop=("never", stop), draft_source=text)
+    assert "".join(got) == expected
+    assert stats.stop_reason == "stop"
+    assert stats.accepted_draft_tokens > 0
+    assert stats.completion_tokens < 80
+
+
+def test_sampling_and_the_switch_turn_drafting_off(
+    backend: LlamaCppBackend, tiny_model: TinyModel
+) -> None:
+    _, sampled = run(backend, PROMPTS[0], max_tokens=10, temperature=0.7, draft_source="x")
+    assert sampled.drafted_tokens == 0
+    plain = LlamaCppBackend(str(tiny_model.gguf_path), speculative=False)
+    plain.load()
+    text = "".join(run(plain, PROMPTS[0], max_tokens=30)[0])
+    _, stats = run(plain, PROMPTS[0], max_tokens=30, draft_source=text)
+    assert stats.drafted_tokens == 0
+    plain.close()
+
+
+def test_kv_cache_stays_consistent_between_modes(backend: LlamaCppBackend) -> None:
+    """Rolled-back drafts leave the cache as plain decoding would: prefix reuse after a
+    speculative request gives the same answers, with only the new suffix evaluated."""
+    unguarded(backend)
+    prompt = PROMPTS[1]
+    fresh = "".join(run(backend, prompt, max_tokens=40)[0])
+    _, first = run(backend, prompt, max_tokens=40, draft_source=fresh)
+    assert first.accepted_draft_tokens > 0
+    again, second = run(backend, prompt + "\n", max_tokens=40)
+    _, third = run(backend, prompt + "\n", max_tokens=40, draft_source=fresh)
+    assert second.prompt_tokens_evaluated < 5
+    assert third.prompt_tokens_evaluated <= 2
+    run(backend, "something else entirely\n", max_tokens=2)
+    assert "".join(run(backend, prompt + "\n", max_tokens=40)[0]) == "".join(again)
+
+
+def test_drafts_stay_inside_the_context(tiny_model: TinyModel) -> None:
+    llm = LlamaCppBackend(str(tiny_model.gguf_path), n_ctx=256)
+    llm.load()
+    prompt = "x = 1\n" * 38
+    text = "".join(run(llm, prompt, max_tokens=500)[0])
+    pieces, stats = run(llm, prompt, max_tokens=500, draft_source=text + text)
+    assert "".join(pieces) == text
+    assert stats.prompt_tokens + stats.completion_tokens <= 256
+    llm.close()
+
+
+def test_a_huge_tie_margin_decides_every_token_in_one_token_passes(
+    tiny_model: TinyModel,
+) -> None:
+    llm = LlamaCppBackend(str(tiny_model.gguf_path), draft_config=DraftConfig(tie_margin=1e9))
+    llm.load()
+    text = "".join(run(llm, PROMPTS[0], max_tokens=40)[0])
+    pieces, stats = run(llm, PROMPTS[0], max_tokens=40, draft_source=text)
+    assert "".join(pieces) == text
+    assert stats.drafted_tokens > 0
+    assert stats.accepted_draft_tokens == 0
+    llm.close()
