@@ -80,9 +80,9 @@ def test_count_tokens_matches_the_tokenizer(backend: TransformersBackend,
 
 
 def test_greedy_is_deterministic_and_streams(backend: TransformersBackend) -> None:
-    first, stats = run(backend, max_tokens=30)
-    run(backend, "def other():\n", max_tokens=5)
-    second, _ = run(backend, max_tokens=30)
+    first, _ = run(backend, max_tokens=30)
+    run(backend, "def other():\n", max_tokens=5)  # shares no prefix: evaluated whole
+    second, stats = run(backend, max_tokens=30)
     assert "".join(first) == "".join(second)
     assert len(first) > 1
     assert stats.completion_tokens == 30
@@ -176,6 +176,7 @@ def test_generation_oom_is_reported_and_the_server_stays_up(
         list(backend.generate(GenerationRequest(PROMPT, max_tokens=4), threading.Event(),
                               stats))
     assert stats.stop_reason == "error"
+    assert backend._cache is None and backend._cache_ids == []  # not trusted after a failure
     monkeypatch.undo()
     assert run(backend, max_tokens=2)[1].completion_tokens == 2
 
@@ -186,7 +187,11 @@ def test_static_cache_path_gives_the_same_tokens(backend: TransformersBackend) -
     tb.enable_fast_decode(backend._model, 4096)
     try:
         assert backend._model.generation_config.cache_implementation == "static"
-        assert "".join(run(backend, max_tokens=20)[0]) == reference
+        pieces, stats = run(backend, max_tokens=20)
+        assert "".join(pieces) == reference
+        # The static cache is not reused: every request evaluates its whole prompt.
+        assert stats.prompt_tokens_evaluated == stats.prompt_tokens
+        assert backend._cache is None
     finally:
         tb.disable_fast_decode(backend._model)
     assert backend._model.generation_config.cache_implementation is None
@@ -207,6 +212,159 @@ def test_failed_compile_falls_back_with_a_warning(
     assert backend._model.generation_config.cache_implementation is None
     assert "fast decoding" in caplog.text and "no C compiler" in caplog.text
     assert run(backend, max_tokens=2)[1].completion_tokens == 2
+
+
+# ---- prompt-prefix reuse ------------------------------------------------------------
+
+# A file being edited: long enough (~600 tokens) to span several pre-fill batches.
+CODE = "".join(
+    f"def function_{i}(values, scale={i}):\n"
+    f"    total = sum(v * scale for v in values)\n"
+    f"    return total + {i * 7}  # step {i}\n\n"
+    for i in range(24)
+)
+
+
+@pytest.fixture(scope="module")
+def fresh(tiny_model: TinyModel) -> Iterator[TransformersBackend]:
+    """A second backend whose cache is reset before every call: the no-reuse reference."""
+    model = TransformersBackend(str(tiny_model.hf_dir))
+    model.load()
+    yield model
+    model.close()
+
+
+def run_fresh(fresh: TransformersBackend, prompt: str, **kwargs: Any) -> str:
+    fresh.reset_cache()
+    pieces, stats = run(fresh, prompt, **kwargs)
+    assert stats.prompt_tokens_evaluated == stats.prompt_tokens
+    return "".join(pieces)
+
+
+def test_typing_reuses_the_prompt_prefix_and_output_is_unchanged(
+    backend: TransformersBackend, fresh: TransformersBackend
+) -> None:
+    backend.reset_cache()
+    _, cold = run(backend, CODE, max_tokens=8)
+    assert cold.prompt_tokens_evaluated == cold.prompt_tokens > 500
+    typed = "def main(argv):\n    result = function_3("
+    for n in range(4, len(typed) + 1, 4):  # the user types, a request every few keys
+        prompt = CODE + typed[:n]
+        pieces, stats = run(backend, prompt, max_tokens=12)
+        assert stats.prompt_tokens_evaluated < 0.2 * stats.prompt_tokens, (n, stats)
+        assert stats.prompt_tokens_evaluated >= 1
+        assert "".join(pieces) == run_fresh(fresh, prompt, max_tokens=12), n
+        # The cache holds the prompt and all but the last generated token.
+        assert backend._cache_ids[: stats.prompt_tokens] == backend._encode(prompt)
+        assert len(backend._cache_ids) == backend._cache.get_seq_length()
+    # The same prompt again: only its last token runs (it yields the first logits).
+    _, again = run(backend, prompt, max_tokens=4)
+    assert again.prompt_tokens_evaluated == 1
+    # An edit in the middle of the file: everything after the edit is evaluated again.
+    edited = CODE.replace("function_20", "function_twenty") + typed
+    pieces, stats = run(backend, edited, max_tokens=12)
+    prefix = tb.common_prefix(backend._encode(edited), backend._encode(prompt))
+    assert stats.prompt_tokens_evaluated == stats.prompt_tokens - prefix
+    assert "".join(pieces) == run_fresh(fresh, edited, max_tokens=12)
+
+
+def test_a_different_prompt_is_evaluated_whole(backend: TransformersBackend) -> None:
+    run(backend, CODE, max_tokens=4)
+    _, stats = run(backend, PROMPT, max_tokens=4)
+    assert stats.prompt_tokens_evaluated == stats.prompt_tokens
+    # Sampling keeps the cache consistent too: its own answer is what is cached.
+    _, sampled = run(backend, PROMPT, max_tokens=6, temperature=0.8)
+    assert sampled.prompt_tokens_evaluated == 1
+    assert len(backend._cache_ids) == backend._cache.get_seq_length()
+
+
+def test_cancel_during_prefill_keeps_a_usable_prefix(
+    backend: TransformersBackend, fresh: TransformersBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend.reset_cache()
+    monkeypatch.setattr(backend, "prefill_batch", 64)
+    cancel = threading.Event()
+    decoder = backend._model.base_model
+    forward = decoder.forward
+    calls = 0
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 3:  # cancel while the third batch runs
+            cancel.set()
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(decoder, "forward", counting)
+    pieces, stats = run(backend, CODE, cancel=cancel, max_tokens=8)
+    assert pieces == [] and stats.stop_reason == "cancelled"
+    assert stats.completion_tokens == 0
+    assert stats.prompt_tokens_evaluated == 3 * 64 == len(backend._cache_ids)
+    assert backend._cache.get_seq_length() == 3 * 64
+    monkeypatch.setattr(decoder, "forward", forward)
+    # The next request goes on from the evaluated prefix, and answers the same.
+    pieces, stats = run(backend, CODE, max_tokens=8)
+    assert stats.prompt_tokens_evaluated == stats.prompt_tokens - 3 * 64
+    assert "".join(pieces) == run_fresh(fresh, CODE, max_tokens=8)
+
+
+def test_cache_is_dropped_on_close_and_load(tiny_model: TinyModel) -> None:
+    model = TransformersBackend(str(tiny_model.hf_dir))
+    model.load()
+    run(model, CODE, max_tokens=2)
+    assert run(model, CODE, max_tokens=2)[1].prompt_tokens_evaluated == 1
+    model.reset_cache()
+    _, stats = run(model, CODE, max_tokens=2)
+    assert stats.prompt_tokens_evaluated == stats.prompt_tokens
+    model.close()
+    assert model._cache is None and model._cache_ids == []
+    model.load()
+    _, stats = run(model, CODE, max_tokens=2)
+    assert stats.prompt_tokens_evaluated == stats.prompt_tokens
+    model.close()
+
+
+def test_sliding_window_model_reuses_past_the_window(tiny_model: TinyModel,
+                                                     tmp_path: Path) -> None:
+    """The kept cache holds full layers, so it can be cropped after the window is passed,
+    and the window itself still applies: the same tokens as transformers' own generate()
+    with its window-sized cache."""
+    import json
+    import shutil
+
+    import torch
+
+    folder = tmp_path / "windowed"
+    shutil.copytree(tiny_model.hf_dir, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["sliding_window"] = 16
+    (folder / "config.json").write_text(json.dumps(config))
+    model = TransformersBackend(str(folder))
+    model.load()
+    try:
+        base = CODE[:400]
+        run(model, base, max_tokens=4)
+        for prompt in (base + "x = 1", base + "x = 12\n"):
+            pieces, stats = run(model, prompt, max_tokens=16)
+            assert stats.prompt_tokens > 16 * 4
+            assert stats.prompt_tokens_evaluated < 8
+            ids = torch.tensor([model._encode(prompt)])
+            with torch.inference_mode():
+                out = model._model.generate(
+                    input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=16,
+                    do_sample=False, temperature=None, top_p=None, top_k=None,
+                    pad_token_id=0)
+            expected = model._tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True,
+                                               clean_up_tokenization_spaces=False)
+            assert "".join(pieces) == expected
+    finally:
+        model.close()
+
+
+def test_common_prefix() -> None:
+    assert tb.common_prefix([1, 2, 3], [1, 2, 4, 5]) == 2
+    assert tb.common_prefix([], [1]) == 0
+    assert tb.common_prefix([1, 2], [1, 2, 3]) == 2
 
 
 # ---- errors before loading ------------------------------------------------------------
