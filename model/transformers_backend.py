@@ -30,11 +30,19 @@ Choices that matter:
   with a cancel check between them. Greedy output is the same as without reuse. The
   fast path's static cache is not reused (every request evaluates its whole prompt):
   rewinding a static cache under CUDA graphs cannot be verified without a GPU here.
+* **speculative edit decoding** (constructor flag `speculative`, on by default): a greedy
+  request that carries `draft_source` (an edit) runs our own draft-and-verify loop
+  (`_speculative_ids`) instead of generate(): prompt-lookup drafts from model/speculative.py,
+  checked in one forward pass over ``[last] + draft``, the rejected positions cropped from
+  the DynamicCache. Its tokens are plain greedy decoding's. Only on the dynamic-cache path
+  (CPU, or CUDA with fast_decode off); the static-cache fast path decodes plainly, as a
+  compiled step with verification passes of varying width is future work.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import importlib.util
 import logging
 import os
@@ -65,6 +73,7 @@ from model.errors import (
     OutOfMemoryError,
 )
 from model.presets import PRESETS, Preset, find
+from model.speculative import DraftConfig, PromptLookup, guard_near_ties, verify_greedy
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +89,13 @@ _GATED_MLP = {"llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma", "gemma2"
 _END = object()
 # Attention layer kinds a full-length DynamicCache serves correctly (see prefix reuse).
 _REUSABLE_LAYERS = {"full_attention", "sliding_attention"}
+# DraftConfig.cost_ratio on a GPU: a wider verification pass costs almost nothing more.
+GPU_COST_RATIO = 0.05
+
+
+class _Accepted(int):
+    """A token id queued by the speculative loop that was an accepted draft token (the
+    consumer counts it in stats.accepted_draft_tokens only if it uses it)."""
 
 
 # ---- memory --------------------------------------------------------------------------
@@ -329,9 +345,14 @@ class TransformersBackend(Backend):
         fast_decode: bool = True,
         n_ctx: int = 0,
         device: str = "auto",
+        speculative: bool = True,
+        draft_config: DraftConfig | None = None,
     ) -> None:
         self.model = model
         self.fast_decode = fast_decode
+        # Prompt-lookup speculative decoding for greedy requests with a draft_source.
+        self.speculative = speculative
+        self.draft_config = draft_config or DraftConfig()
         self.n_ctx = n_ctx
         self.device = device  # "auto" | "cuda" | "cpu"
         self._model: Any = None
@@ -644,13 +665,19 @@ class TransformersBackend(Backend):
         halt: threading.Event,
         tokens: queue.Queue[Any] | None,
         stats: GenerationStats | None = None,
+        lookup: PromptLookup | None = None,
     ) -> None:
-        """Run generate() (on the worker thread), feeding token ids into `tokens`."""
+        """Run generate() (on the worker thread), feeding token ids into `tokens`; with a
+        `lookup` (greedy, dynamic cache), the speculative loop instead."""
         import torch
         from transformers import StoppingCriteriaList
 
         sink: queue.Queue[Any] = tokens if tokens is not None else queue.Queue()
         try:
+            if lookup is not None and temperature <= 0 and self._reuse_active():
+                with torch.inference_mode():
+                    self._speculative_ids(ids, budget, lookup, cancel, halt, sink, stats)
+                return
             streamer, criteria = _streamer_and_criteria(sink, cancel, halt)
             device = self._model.device
             input_ids = torch.tensor([ids], dtype=torch.long, device=device)
@@ -689,6 +716,87 @@ class TransformersBackend(Backend):
         finally:
             sink.put(_END)
 
+    def _speculative_ids(
+        self,
+        ids: list[int],
+        budget: int,
+        lookup: PromptLookup,
+        cancel: threading.Event,
+        halt: threading.Event,
+        sink: queue.Queue[Any],
+        stats: GenerationStats | None,
+    ) -> None:
+        """Greedy tokens, several per forward pass when the drafts are right (worker
+        thread, inference mode, dynamic cache).
+
+        After the prefix-reusing prefill, each pass runs ``[last] + draft`` over the
+        cache, keeps the longest draft prefix the argmax agrees with plus the model's own
+        token at the first disagreement (plain greedy decoding's tokens), and crops the
+        rejected positions from the cache. Cancel and halt are checked between passes;
+        at most `budget` tokens are produced and none after an end-of-sequence token.
+        Afterwards the cache holds the prompt and all but the last generated token, and
+        `_cache_ids` says so, as after generate().
+        """
+        import torch
+
+        cache = self._prefill(ids, cancel, halt, stats)
+        if cache is None:
+            return  # cancelled while pre-filling
+        model = self._model
+        device = model.device
+        tie_margin = lookup.config.tie_margin
+        generated: list[int] = []
+        try:
+            step = torch.tensor([ids[-1:]], dtype=torch.long, device=device)
+            out = model(input_ids=step, past_key_values=cache, use_cache=True,
+                        logits_to_keep=1)
+            last = int(out.logits[0, -1].argmax())
+            generated.append(last)
+            lookup.observe([last])
+            sink.put(last)
+            single = False  # the next pass must be a one-token pass (a near tie)
+            while (
+                len(generated) < budget
+                and last not in self._eos_ids
+                and not (cancel.is_set() or halt.is_set())
+            ):
+                pos = cache.get_seq_length()
+                room = budget - len(generated) - 1  # the pass's own token needs one
+                draft = lookup.draft(room) if room > 0 and not single else []
+                step = torch.tensor([[last, *draft]], dtype=torch.long, device=device)
+                out = model(input_ids=step, past_key_values=cache, use_cache=True)
+                logits = out.logits[0]
+                best = logits.argmax(-1)
+                result = verify_greedy(draft, best.tolist())
+                if draft and tie_margin > 0:
+                    top2 = logits[: result.accepted + 1].float().topk(2, dim=-1).values
+                    margins = (top2[:, 0] - top2[:, 1]).tolist()
+                    result = guard_near_ties(result, margins, tie_margin)
+                # Keep `last` and the accepted drafts; a settled pass's own token is
+                # evaluated by the next pass.
+                keep = pos + len(result.tokens)
+                length = cache.get_seq_length()
+                if length > keep:
+                    cache.crop(keep - length)  # a negative count: tokens to remove
+                lookup.update(result)
+                if stats is not None:
+                    stats.drafted_tokens += result.drafted
+                single = not result.settled
+                for index, token in enumerate(result.tokens):
+                    generated.append(token)
+                    sink.put(_Accepted(token) if index < result.accepted else token)
+                    last = token
+                    if token in self._eos_ids:
+                        break
+        finally:
+            # The cache holds the prompt and the answer but its last token (drop anything
+            # evaluated past an end-of-sequence token), and `_cache_ids` says so.
+            held = ids + generated
+            length = cache.get_seq_length()
+            if length > len(held) - 1:
+                cache.crop(len(held) - 1 - length)
+            self._cache_ids = held[: cache.get_seq_length()]
+
     def generate(
         self,
         request: GenerationRequest,
@@ -705,6 +813,35 @@ class TransformersBackend(Backend):
             except ModelError:
                 stats.finish("error")
                 raise
+
+    def _draft_model(
+        self, request: GenerationRequest, prompt_ids: list[int]
+    ) -> PromptLookup | None:
+        """Prompt-lookup drafter for `request`, or None for plain decoding.
+
+        Drafting needs greedy decoding (a sampled token cannot be verified by argmax),
+        text to copy from (`request.draft_source`, the code being edited), the
+        `speculative` flag, and the dynamic-cache path (not the static-cache fast path).
+        """
+        if (
+            request.draft_source is None
+            or request.temperature > 0
+            or not self.speculative
+            or not self._reuse_active()
+        ):
+            return None
+        source = list(
+            self._tokenizer(request.draft_source, add_special_tokens=False)["input_ids"]
+        )
+        return PromptLookup(source, prompt_ids, self._draft_config_for_device())
+
+    def _draft_config_for_device(self) -> DraftConfig:
+        """A wider pass costs almost nothing more than a one-token pass on a GPU, so
+        draft longer there (unless the caller chose the cost themselves)."""
+        config = self.draft_config
+        if self._device == "cuda" and config.cost_ratio == DraftConfig.cost_ratio:
+            return dataclasses.replace(config, cost_ratio=GPU_COST_RATIO)
+        return config
 
     def _generate(
         self, request: GenerationRequest, cancel: threading.Event, stats: GenerationStats
@@ -725,8 +862,10 @@ class TransformersBackend(Backend):
             return
         tokens: queue.Queue[Any] = queue.Queue()
         halt = threading.Event()  # we stop it: stop string seen, or the caller went away
+        lookup = self._draft_model(request, ids)  # None: plain decoding
         future = self._run(
-            self._generate_ids, ids, budget, request.temperature, cancel, halt, tokens, stats
+            self._generate_ids, ids, budget, request.temperature, cancel, halt, tokens, stats,
+            lookup,
         )
         stops = StopStringFilter(request.stop)
         decoder = _IncrementalDecoder(self._tokenizer)
@@ -747,6 +886,9 @@ class TransformersBackend(Backend):
                     reason = "eos"
                     break
                 stats.completion_tokens += 1
+                if isinstance(token, _Accepted):  # counted when used, not past a stop
+                    stats.accepted_draft_tokens += 1
+                    token = int(token)
                 text = stops.feed(decoder.add(token))
                 if text:
                     yield text

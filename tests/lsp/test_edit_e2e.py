@@ -283,3 +283,54 @@ async def test_offline_preset_download_reports_how_to_use_a_local_file(tmp_path)
             assert actions
     finally:
         del os.environ["HF_HUB_OFFLINE"]
+
+
+async def _start_long_command(client, token: str) -> asyncio.Future:
+    client.progress_reports.setdefault(token, [])
+    future = asyncio.ensure_future(client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="starcoder.edit", arguments=[{
+            "uri": URI, "range": _range(9, 4), "instruction": "rewrite it"}],
+            work_done_token=token)))
+    for _ in range(1000):
+        if any(isinstance(r, types.WorkDoneProgressReport)
+               for r in client.progress_reports[token]):
+            break
+        await asyncio.sleep(0.01)
+    return future
+
+
+async def test_cancelling_the_progress_stops_the_command(tiny_model) -> None:
+    async with running_server(tiny_model.gguf_path, init_options={"maxTokens": 4000}) as (
+            client, editor):
+        editor.open(URI, SOURCE)
+        await client.protocol.send_request_async("starcoder/loadModel", {})
+        token = f"t-{uuid.uuid4().hex}"
+        future = await _start_long_command(client, token)
+        client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
+        result = await asyncio.wait_for(future, 30)
+        assert result["applied"] is False and result["reason"] == "cancelled"
+        assert editor.applied == [] and editor.texts[URI] == SOURCE
+
+
+async def test_cancel_request_stops_a_command(tiny_model) -> None:
+    async with running_server(tiny_model.gguf_path, init_options={"maxTokens": 4000}) as (
+            client, editor):
+        editor.open(URI, SOURCE)
+        await client.protocol.send_request_async("starcoder/loadModel", {})
+        token = f"t-{uuid.uuid4().hex}"
+        future = await _start_long_command(client, token)
+        # $/cancelRequest for the executeCommand request (by id, as editors send it).
+        pending = list(client.protocol._request_futures)
+        client.protocol.notify("$/cancelRequest", types.CancelParams(id=pending[-1]))
+        # LSP's answer to a cancelled request: the RequestCancelled error.
+        with pytest.raises(Exception, match="cancel"):
+            await asyncio.wait_for(future, 30)
+        for _ in range(1000):
+            if any(isinstance(r, types.WorkDoneProgressEnd)
+                   for r in client.progress_reports[token]):
+                break
+            await asyncio.sleep(0.01)
+        end = [r for r in client.progress_reports[token]
+               if isinstance(r, types.WorkDoneProgressEnd)]
+        assert end and end[0].message == "cancelled"
+        assert editor.applied == [] and editor.texts[URI] == SOURCE
