@@ -38,7 +38,8 @@ def _add_model_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--completion-model", help="model for inline completion (FIM)")
     group.add_argument("--max-tokens", type=int, help="longest answer in tokens")
     group.add_argument("--temperature", type=float, help="0 = greedy (default)")
-    group.add_argument("--n-ctx", type=int, help="context size (llama.cpp); 0 = model's")
+    group.add_argument("--n-ctx", type=int, help="context size; 0 = the model's (llama.cpp, "
+                       "transformers) or the server's (openai)")
     group.add_argument("--n-gpu-layers", type=int, help="llama.cpp layers on the GPU (-1 all)")
     group.add_argument("--n-threads", type=int, help="llama.cpp CPU threads (0 = auto)")
     group.add_argument("--models-dir", help="where downloaded models are kept")
@@ -63,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"address for --tcp/--ws (default {DEFAULT_HOST})")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
                         help=f"port for --tcp/--ws (default {DEFAULT_PORT}; 0 = any free port)")
+    parser.add_argument("--ws-token",
+                        help="secret a --ws client must send (?token=... or Authorization: "
+                        "Bearer ...); required when --host is not a loopback address; "
+                        "prefer the STARCODER_WS_TOKEN environment variable (a flag shows "
+                        "in the process list)")
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="more logging (-vv includes every LSP message)")
     parser.add_argument("--log-file", help="write logs to this file instead of stderr")
@@ -90,7 +96,9 @@ def setup_logging(verbose: int, log_file: str | None) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     handler: logging.Handler = (logging.FileHandler(log_file, encoding="utf-8") if log_file
                                 else logging.StreamHandler(sys.stderr))
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    from lsp_server.redact import RedactingFormatter
+
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -107,6 +115,9 @@ def cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
             overrides[key] = value
     api_key = os.environ.get("STARCODER_API_KEY") or os.environ.get("OPENAI_API_KEY")
     if api_key:
+        from lsp_server.redact import remember
+
+        remember(api_key)
         overrides["api_key"] = api_key
     return overrides
 
@@ -129,17 +140,62 @@ def main(argv: list[str] | None = None) -> int:
     return serve(args)
 
 
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: may resolve to anything
+
+
+class ServeError(Exception):
+    """A refusal to start, with the fix in the message."""
+
+
+def ws_token(args: argparse.Namespace) -> str | None:
+    """The WebSocket token (flag, then STARCODER_WS_TOKEN); refuse to serve other machines
+    without one: an open port would let anyone drive the model on the user's files."""
+    token = args.ws_token or os.environ.get("STARCODER_WS_TOKEN") or None
+    if token is not None:
+        from lsp_server.redact import remember
+
+        remember(token)
+    if token is not None and len(token) < 16:
+        raise ServeError("the WebSocket token must be at least 16 characters "
+                         "(e.g. python -c 'import secrets; print(secrets.token_urlsafe())')")
+    if token is None and not is_loopback(args.host):
+        raise ServeError(
+            f"refusing to serve WebSocket on {args.host} without a token: anyone who can "
+            "reach that address could use the server. Set STARCODER_WS_TOKEN (or "
+            "--ws-token) to a secret of 16+ characters, or use --host 127.0.0.1.")
+    return token
+
+
 def serve(args: argparse.Namespace) -> int:
+    from lsp_server import transport
+
+    try:
+        token = ws_token(args) if args.ws else None
+    except ServeError as err:
+        print(f"starcoder-lsp: {err}", file=sys.stderr)
+        return 2
+    if args.tcp and not is_loopback(args.host):
+        logging.getLogger(__name__).warning(
+            "serving TCP on %s: plain LSP over TCP has no authentication; anyone who can "
+            "reach this address can use the server (prefer --ws with a token)", args.host)
+
     from lsp_server.server import create_server
 
     server = create_server(cli_overrides=cli_overrides(args))
     if args.tcp:
-        server.start_tcp(args.host, args.port)
-    elif args.ws:
-        server.start_ws(args.host, args.port)
-    else:
-        server.start_io()
-    return 0
+        return transport.serve_tcp(server, args.host, args.port)
+    if args.ws:
+        return transport.serve_ws(server, args.host, args.port, token)
+    return transport.serve_stdio(server)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,6 +10,7 @@ since a given version.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 MAX_PARSE_BYTES = 2_000_000
 # Changes remembered per document for rebasing edits computed on older versions.
 MAX_HISTORY = 500
+_LONE_CR = re.compile(r"\r(?!\n)")
 
 
 @dataclass
@@ -44,6 +46,14 @@ class Document:
     _line_starts: list[int] | None = None
     # (version after the change, change in code points on the text before it)
     history: deque[tuple[int, Change]] = field(default_factory=lambda: deque(maxlen=MAX_HISTORY))
+    # Our own change counter: rebasing must not trust client versions (a buggy client
+    # that repeats a version would make a stale edit look current).
+    revision: int = 0
+    revisions: deque[tuple[int, Change]] = field(
+        default_factory=lambda: deque(maxlen=MAX_HISTORY))
+    # A lone "\r" ends a line for the client (LSP) but not for us, so positions after it
+    # may differ: once one has been seen (until a full resync), edits are refused.
+    lone_cr: bool = False
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     @property
@@ -62,6 +72,9 @@ class Document:
             if self._tree_dirty or self._tree is None:
                 try:
                     self._tree = parse(self.spec, self.text.encode("utf-8"), self._tree)
+                except UnicodeEncodeError:  # lone surrogates: no UTF-8 for tree-sitter
+                    log.info("%s is not valid Unicode; using line-based mode", self.uri)
+                    self._tree = None
                 except Exception:  # a grammar bug must not take the server down
                     log.exception("tree-sitter failed on %s; using line-based mode", self.uri)
                     self._tree = None
@@ -70,7 +83,7 @@ class Document:
 
     @property
     def line_starts(self) -> list[int]:
-        """Code-point offset where each line starts (cached per version)."""
+        """Code-point offset where each line starts (kept up to date by apply_change)."""
         if self._line_starts is None:
             starts = [0]
             find = self.text.find
@@ -81,35 +94,49 @@ class Document:
             self._line_starts = starts
         return self._line_starts
 
+    def line_text(self, line: int) -> str:
+        """One line without its EOL, without splitting the whole text (10 MB files)."""
+        starts = self.line_starts
+        end = starts[line + 1] - 1 if line + 1 < len(starts) else len(self.text)
+        text = self.text[starts[line]:end]
+        return text[:-1] if text.endswith("\r") else text
+
     def offset_at(self, line: int, character: int) -> int:
         """Code-point offset of a (line, code-point column) position, clamped."""
-        lines = self.lines
+        starts = self.line_starts
         if line < 0:
             return 0
-        if line >= len(lines):
+        if line >= len(starts):
             return len(self.text)
-        return self.line_starts[line] + min(max(character, 0), len(lines[line]))
+        return starts[line] + min(max(character, 0), len(self.line_text(line)))
 
     def client_to_points(self, line: int, character: int, encoding: str) -> tuple[int, int]:
         """Clamp a client position into the document and convert it to code points."""
-        lines = self.lines
+        count = len(self.line_starts)
         if line < 0:
             return 0, 0
-        if line >= len(lines):
-            return len(lines) - 1, len(lines[-1])
-        return line, to_code_points(lines[line], character, encoding)
+        if line >= count:
+            return count - 1, len(self.line_text(count - 1))
+        return line, to_code_points(self.line_text(line), character, encoding)
 
     def apply_change(
         self, version: int, rng: tuple[tuple[int, int], tuple[int, int]] | None, text: str,
         encoding: str = UTF16,
     ) -> None:
-        """Apply one content change (rng None: full replacement) and record it."""
+        """Apply one content change (rng None: full replacement) and record it.
+
+        Costs O(size) string work but no re-split of the document, so typing in a 10 MB
+        file stays cheap; a failure to update the syntax tree only drops the tree.
+        """
         with self.lock:
+            starts: list[int] | None = None
             if rng is None:
-                start, end = (0, 0), (len(self.lines), 0)
-                change = Change(start=start, end=(1 << 30, 0), text=text)
+                # A full replacement overlaps every edit, so rebase never reads its text:
+                # keep none (history would otherwise hold up to MAX_HISTORY whole copies).
+                change = Change(start=(0, 0), end=(1 << 30, 0), text="")
                 self.text = text
                 self._tree = None
+                self.lone_cr = has_lone_cr(text)
             else:
                 start = self.client_to_points(*rng[0], encoding)
                 end = self.client_to_points(*rng[1], encoding)
@@ -119,14 +146,26 @@ class Document:
                 start_off = self.offset_at(*start)
                 end_off = self.offset_at(*end)
                 old_text = self.text
-                self.text = old_text[:start_off] + text + old_text[end_off:]
+                new_text = old_text[:start_off] + text + old_text[end_off:]
                 if self._tree is not None:
-                    self._edit_tree(old_text, start_off, end_off, text)
+                    try:
+                        self._edit_tree(old_text, start_off, end_off, text)
+                    except Exception:  # e.g. lone surrogates cannot be encoded
+                        log.debug("incremental tree edit failed; reparsing", exc_info=True)
+                        self._tree = None
+                starts = _shift_starts(self.line_starts, start[0], end[0], start_off,
+                                       end_off, text)
+                self.text = new_text
+                if not self.lone_cr and "\r" in new_text[max(0, start_off - 1):
+                                                         start_off + len(text) + 1]:
+                    self.lone_cr = _creates_lone_cr(new_text, start_off, len(text))
             self.version = version
+            self.revision += 1
             self._lines = None
-            self._line_starts = None
+            self._line_starts = starts
             self._tree_dirty = True
             self.history.append((version, change))
+            self.revisions.append((self.revision, change))
 
     def _edit_tree(self, old_text: str, start: int, end: int, new: str) -> None:
         """Tell tree-sitter which bytes changed, so the next parse is incremental."""
@@ -160,6 +199,40 @@ class Document:
                 return None
             return changes
 
+    def changes_since_revision(self, revision: int) -> list[Change] | None:
+        """Changes made after our `revision`, oldest first; None if history is too short."""
+        with self.lock:
+            if revision == self.revision:
+                return []
+            if not self.revisions or self.revisions[0][0] > revision + 1:
+                return None
+            return [change for r, change in self.revisions if r > revision]
+
+
+def has_lone_cr(text: str) -> bool:
+    """True if `text` has a "\r" not followed by "\n" (an old Mac line end)."""
+    return "\r" in text and _LONE_CR.search(text) is not None
+
+
+def _creates_lone_cr(text: str, start: int, inserted: int) -> bool:
+    """Whether a change that put `inserted` characters at `start` left a lone "\r" in
+    `text`: only the character before the change or the inserted ones can be new ones."""
+    for at in range(max(0, start - 1), start + inserted):
+        if text[at] == "\r" and text[at + 1:at + 2] != "\n":
+            return True
+    return False
+
+
+def _shift_starts(starts: list[int], first: int, last: int, start_off: int, end_off: int,
+                  new: str) -> list[int]:
+    """Line starts after lines first..last ([start_off, end_off)) took `new`."""
+    added = [start_off + i + 1 for i, ch in enumerate(new) if ch == "\n"] if "\n" in new else []
+    delta = len(new) - (end_off - start_off)
+    tail = starts[last + 1:]
+    if delta:
+        tail = [s + delta for s in tail]
+    return [*starts[:first + 1], *added, *tail]
+
 
 class DocumentStore:
     """Open documents by URI. Thread-safe: generation threads read while the event loop
@@ -172,6 +245,7 @@ class DocumentStore:
     def open(self, uri: str, language_id: str, version: int, text: str) -> Document:
         doc = Document(uri=uri, language_id=language_id or "", version=version, text=text)
         doc.spec = language_for(language_id, uri)
+        doc.lone_cr = has_lone_cr(text)
         with self._lock:
             self._docs[uri] = doc
         return doc

@@ -14,7 +14,7 @@ from typing import Any
 
 from lsp_server.settings import Settings
 from model.base import Backend, LoadProgress
-from model.errors import ModelError
+from model.errors import ModelError, OutOfMemoryError
 from model.loader import BackendConfig, create_backend
 from model.queue import GenerationQueue
 
@@ -90,7 +90,12 @@ class ModelHost:
                 raise
             except Exception as err:  # an engine bug: report it as a model error
                 log.exception("model load failed")
-                wrapped = ModelError(f"loading the model failed: {err}")
+                wrapped = (
+                    OutOfMemoryError(f"out of memory while loading {self._model_name()}; try "
+                                     "a smaller model or quantisation, or a smaller context "
+                                     "(starcoder.nCtx)")
+                    if isinstance(err, MemoryError) else
+                    ModelError(f"loading the model failed: {type(err).__name__}: {err}"))
                 self._error = wrapped
                 self.set_status("error", str(wrapped))
                 raise wrapped from err

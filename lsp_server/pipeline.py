@@ -37,6 +37,9 @@ LANGUAGE_NAMES = {
     "cpp": "C++", "csharp": "C#", "ruby": "Ruby", "php": "PHP", "bash": "Bash", "lua": "Lua",
 }
 
+# No tokenizer packs more characters into one token on average: a selection longer than
+# context_length * this cannot fit, whatever it contains.
+MAX_CHARS_PER_TOKEN = 64
 # How often partial text is pushed to the client while streaming.
 PARTIAL_INTERVAL_S = 0.05
 
@@ -65,6 +68,7 @@ class Job:
     instruction: str
     language: str  # human name
     fence: str
+    revision: int = 0  # Document.revision when planned (what rebasing starts from)
 
 
 @dataclass
@@ -75,6 +79,7 @@ class Outcome:
     edits: list[TextEditSpec] = field(default_factory=list)
     version: int = 0  # document version the edits apply to (after rebase)
     stats: GenerationStats = field(default_factory=GenerationStats)
+    revision: int = 0  # Document.revision the edits apply to
 
 
 def plan(
@@ -90,6 +95,7 @@ def plan(
     """Extract the target and instruction; positions are code points, already clamped."""
     with doc.lock:
         text, version, tree, spec = doc.text, doc.version, doc.tree, doc.spec
+        revision = doc.revision
     kwargs: dict = {}
     if count_tokens is not None:
         kwargs["count_tokens"] = count_tokens
@@ -119,12 +125,17 @@ def plan(
     language = LANGUAGE_NAMES.get(spec.id, spec.id.title()) if spec else "code"
     fence = spec.fence if spec else ""
     return Job(uri=doc.uri, version=version, text=text, mode=mode, extraction=found,
-               instruction=chosen, language=language, fence=fence)
+               instruction=chosen, language=language, fence=fence, revision=revision)
 
 
 def build_prompt(job: Job, backend: Backend) -> Prompt:
     info = backend.info
     ex = job.extraction
+    if len(ex.target_text) > info.context_length * MAX_CHARS_PER_TOKEN:
+        # Clearly too long: say so now instead of tokenizing megabytes first (seconds).
+        raise PipelineError(
+            f"the selected code is {len(ex.target_text):,} characters, far more than the "
+            f"model's context of {info.context_length} tokens allows; select less code")
     try:
         if job.mode == "explain":
             return build_explain_prompt(info, code=ex.target_text, language=job.language,
@@ -191,7 +202,8 @@ def answer_to_outcome(job: Job, prompt: Prompt, answer: str, stats: GenerationSt
     `continues_prefix` is False for chat APIs, whose answer does not continue our
     response prefix (it may open its own code fence)."""
     if job.mode == "explain":
-        return Outcome(job, answer, explain_markdown(answer), [], job.version, stats)
+        return Outcome(job, answer, explain_markdown(answer), [], job.version, stats,
+                       job.revision)
     ex = job.extraction
     prefix = prompt.response_prefix if continues_prefix else ""
     code = extract_code(answer, response_prefix=prefix, fence=job.fence)
@@ -203,16 +215,19 @@ def answer_to_outcome(job: Job, prompt: Prompt, answer: str, stats: GenerationSt
     lines = job.text.split("\n")
     line_above = lines[start_line - 1].rstrip("\r") if start_line > 0 else None
     edits = replacement_edits(job.text, ex.target_lines, code, line_above=line_above)
-    return Outcome(job, answer, code, edits, job.version, stats)
+    return Outcome(job, answer, code, edits, job.version, stats, job.revision)
 
 
 def rebase_onto(doc: Document, outcome: Outcome) -> Outcome:
-    """Move the edits onto the document as it is now, or raise ConflictError."""
+    """Move the edits onto the document as it is now, or raise ConflictError.
+
+    Uses our own revision counter, not client versions, to find what changed."""
     with doc.lock:
-        if doc.version == outcome.version:
+        if doc.revision == outcome.revision:
+            outcome.version = doc.version
             return outcome
-        changes = doc.changes_since(outcome.version)
-        current = doc.version
+        changes = doc.changes_since_revision(outcome.revision)
+        current, revision = doc.version, doc.revision
     if changes is None:
         raise ConflictError("the document changed too much during generation; "
                             "the edit was not applied")
@@ -222,6 +237,7 @@ def rebase_onto(doc: Document, outcome: Outcome) -> Outcome:
                             "applied (run it again to retry)")
     outcome.edits = moved
     outcome.version = current
+    outcome.revision = revision
     return outcome
 
 

@@ -167,6 +167,8 @@ def merge(base: Settings, raw: Mapping[str, Any] | None) -> tuple[Settings, list
         try:
             updates[name] = _coerce(name, value, current)
         except (ValueError, TypeError) as err:
+            if name == "api_key":  # never echo a secret, even a malformed one
+                value, current = "***", "***" if current else ""
             warnings.append(
                 f"starcoder.{key}: bad value {value!r} ({err}); keeping {current!r}"
             )

@@ -112,6 +112,15 @@ async def run(ls: StarcoderServer, raw: Any, *, mode: str, apply: bool,
         ls.show(str(err), types.MessageType.Warning if reason != "error"
                 else types.MessageType.Error)
         return {"applied": False, "reason": reason, "message": str(err), "edit": None}
+    except Exception as err:  # a bug: say so, keep serving, never touch the document
+        log.exception("%s failed", mode)
+        message = f"internal error while running {mode}: {type(err).__name__}: {err}"
+        if strict:
+            from pygls.exceptions import JsonRpcInternalError
+
+            raise JsonRpcInternalError(message) from err
+        ls.show(message, types.MessageType.Error)
+        return {"applied": False, "reason": "error", "message": message, "edit": None}
 
 
 def _progress_token(raw: Any) -> types.ProgressToken | None:
@@ -151,8 +160,16 @@ def _first_instruction_line(doc: Document, prefixes: list[str]) -> int:
 async def _run_job(ls: StarcoderServer, args: EditArgs, *, mode: str, apply: bool,
                    token: types.ProgressToken | None) -> dict[str, Any]:
     doc = ls.documents.get(args.uri)
-    if doc is None:
+    if doc is None:  # never read from disk: only what the editor sent us is edited
         raise pipeline.PipelineError(f"{args.uri} is not open in the editor (or is too large)")
+    if doc.lone_cr:
+        raise pipeline.PipelineError(
+            "this file has old Mac line endings (a lone CR); StarCoder does not edit it, "
+            "so that no change lands on the wrong line (convert it to LF or CRLF, then "
+            "reopen it)")
+    if len(ls.running) > ls.settings.queue_size:  # refuse before tying up a worker
+        raise BusyError(f"the model is busy ({len(ls.running)} requests ahead); "
+                        "try again shortly")
     encoding = ls.encoding
     start, end = _points(doc, args, encoding, ls.settings.instruction_prefixes)
     job = pipeline.plan(doc, start, end, instruction=args.instruction, settings=ls.settings,
@@ -187,10 +204,12 @@ async def _run_job(ls: StarcoderServer, args: EditArgs, *, mode: str, apply: boo
         return pipeline.answer_to_outcome(job, prompt, answer, stats,
                                           continues_prefix=not backend.info.uses_chat_api)
 
+    running = loop.run_in_executor(ls.thread_pool, work)
     try:
-        outcome = await loop.run_in_executor(ls.thread_pool, work)
+        outcome = await asyncio.shield(running)
     except asyncio.CancelledError:
         cancel.set()
+        await _settle(running)
         raise
     except CancelledWhileWaiting:
         raise Cancelled() from None
@@ -202,6 +221,9 @@ async def _run_job(ls: StarcoderServer, args: EditArgs, *, mode: str, apply: boo
         return {"kind": "markdown", "value": outcome.code, "instruction": job.instruction,
                 "range": _line_range(job.extraction.target_lines, doc, encoding),
                 "stats": stats.as_dict()}
+    if ls.documents.get(args.uri) is not doc:
+        raise pipeline.ConflictError("the document was closed or reopened during "
+                                     "generation; the edit was not applied")
     try:
         outcome = pipeline.rebase_onto(doc, outcome)
     except pipeline.ConflictError as err:
@@ -232,6 +254,15 @@ async def _run_job(ls: StarcoderServer, args: EditArgs, *, mode: str, apply: boo
         ls.show(f"the edit was not applied: {reason}", types.MessageType.Warning)
         return {**result, "applied": False, "reason": "refused", "message": reason}
     return {**result, "applied": True}
+
+
+async def _settle(running: asyncio.Future[Any], timeout: float = 5.0) -> None:
+    """After a cancel, wait (bounded) until the worker has really stopped: it checks the
+    event between tokens, so "cancelled" then means the model is idle again."""
+    try:
+        await asyncio.wait_for(asyncio.shield(running), timeout)
+    except BaseException:  # its outcome no longer matters; we were cancelled
+        log.debug("cancelled job ended", exc_info=True)
 
 
 def _stats_message(stats: GenerationStats) -> str:

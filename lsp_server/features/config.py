@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 
 from lsp_server.protocol import plain
+from lsp_server.redact import remember as remember_secret
 from lsp_server.settings import Settings, merge, restart_needed
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ def apply_settings(ls: StarcoderServer, layers: list[Any]) -> None:
     for message in warnings:
         log.warning(message)
         ls.show(message, types.MessageType.Warning)
+    remember_secret(settings.api_key)
     old = ls.settings
     ls.settings = settings
     changed = restart_needed(old, settings)
