@@ -12,10 +12,11 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from model.errors import ModelError
+from model.errors import GenerationError, ModelError
 
 
 @dataclass
@@ -113,7 +114,6 @@ class Backend(ABC):
     def load(self, progress: ProgressCallback | None = None) -> ModelInfo:
         """Load (downloading first if needed). Idempotent. Raises ModelError subclasses."""
 
-    @abstractmethod
     def generate(
         self,
         request: GenerationRequest,
@@ -123,7 +123,34 @@ class Backend(ABC):
         """Stream text pieces; stop promptly once `cancel` is set.
 
         Stop strings are not included in the output. `stats`, when given, is filled in.
+        The shared frame (stats, the loaded check, one stream at a time, marking a failed
+        stream) lives here; engines implement `_generate`.
         """
+        stats = stats if stats is not None else GenerationStats()
+        stats.backend = self.name
+        if not self.is_loaded:
+            raise GenerationError("The model is not loaded yet.")
+        with self._generation_guard():
+            try:
+                yield from self._generate(request, cancel, stats)
+            except ModelError:
+                stats.finish("error")
+                raise
+
+    @property
+    @abstractmethod
+    def is_loaded(self) -> bool:
+        """Whether load() has succeeded (and close() has not been called since)."""
+
+    def _generation_guard(self) -> AbstractContextManager[object]:
+        """Held for a whole stream; engines that serve one stream at a time lock here."""
+        return nullcontext()
+
+    @abstractmethod
+    def _generate(
+        self, request: GenerationRequest, cancel: threading.Event, stats: GenerationStats
+    ) -> Iterator[str]:
+        """The engine's stream (called by generate())."""
 
     @abstractmethod
     def count_tokens(self, text: str) -> int:

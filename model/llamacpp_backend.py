@@ -28,6 +28,7 @@ import struct
 import sys
 import threading
 from collections.abc import Generator, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -486,22 +487,12 @@ class LlamaCppBackend(Backend):
 
     # ---- generation ------------------------------------------------------------------
 
-    def generate(
-        self,
-        request: GenerationRequest,
-        cancel: threading.Event,
-        stats: GenerationStats | None = None,
-    ) -> Iterator[str]:
-        stats = stats if stats is not None else GenerationStats()
-        stats.backend = self.name
-        if self._llm is None:
-            raise GenerationError("The model is not loaded yet.")
-        with self._generate_lock:
-            try:
-                yield from self._generate(request, cancel, stats)
-            except GenerationError:
-                stats.finish("error")
-                raise
+    @property
+    def is_loaded(self) -> bool:
+        return self._llm is not None
+
+    def _generation_guard(self) -> AbstractContextManager[object]:
+        return self._generate_lock
 
     def _draft_model(
         self, request: GenerationRequest, prompt_tokens: list[int]

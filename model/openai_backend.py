@@ -338,28 +338,16 @@ class OpenAIBackend(Backend):
                 payload["stop"] = list(request.stop[:MAX_STOPS])
         return payload
 
-    def generate(
-        self,
-        request: GenerationRequest,
-        cancel: threading.Event,
-        stats: GenerationStats | None = None,
-    ) -> Iterator[str]:
-        """Stream the answer. In chat mode the request's stop strings are not used: they
-        belong to our completion prompt format (a closing-fence stop would cut a chat
-        answer at its opening fence); the server ends the turn itself."""
-        stats = stats if stats is not None else GenerationStats()
-        stats.backend = self.name
-        if self._info is None:
-            raise GenerationError("The model is not loaded yet.")
-        try:
-            yield from self._generate(request, cancel, stats)
-        except ModelError:
-            stats.finish("error")
-            raise
+    @property
+    def is_loaded(self) -> bool:
+        return self._info is not None
 
     def _generate(
         self, request: GenerationRequest, cancel: threading.Event, stats: GenerationStats
     ) -> Iterator[str]:
+        """Stream the answer. In chat mode the request's stop strings are not used: they
+        belong to our completion prompt format (a closing-fence stop would cut a chat
+        answer at its opening fence); the server ends the turn itself."""
         chat = self.info.uses_chat_api
         if not chat and not request.prompt:
             raise GenerationError("The prompt is empty.")

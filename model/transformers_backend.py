@@ -50,6 +50,7 @@ import queue
 import re
 import threading
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -797,22 +798,12 @@ class TransformersBackend(Backend):
                 cache.crop(len(held) - 1 - length)
             self._cache_ids = held[: cache.get_seq_length()]
 
-    def generate(
-        self,
-        request: GenerationRequest,
-        cancel: threading.Event,
-        stats: GenerationStats | None = None,
-    ) -> Iterator[str]:
-        stats = stats if stats is not None else GenerationStats()
-        stats.backend = self.name
-        if self._model is None:
-            raise GenerationError("The model is not loaded yet.")
-        with self._generate_lock:
-            try:
-                yield from self._generate(request, cancel, stats)
-            except ModelError:
-                stats.finish("error")
-                raise
+    @property
+    def is_loaded(self) -> bool:
+        return self._model is not None
+
+    def _generation_guard(self) -> AbstractContextManager[object]:
+        return self._generate_lock
 
     def _draft_model(
         self, request: GenerationRequest, prompt_ids: list[int]

@@ -74,8 +74,12 @@ class FakeBackend(Backend):
     def count_tokens(self, text: str) -> int:
         return len(text) // 4 + 1
 
-    def generate(self, request: GenerationRequest, cancel: threading.Event,
-                 stats: GenerationStats | None = None) -> Iterator[str]:
+    @property
+    def is_loaded(self) -> bool:
+        return True
+
+    def _generate(self, request: GenerationRequest, cancel: threading.Event,
+                  stats: GenerationStats) -> Iterator[str]:
         self.calls += 1
         yield from self.pieces
         if self.block:
