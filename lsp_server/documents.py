@@ -44,8 +44,6 @@ class Document:
     _tree_dirty: bool = True
     _lines: list[str] | None = None
     _line_starts: list[int] | None = None
-    # (version after the change, change in code points on the text before it)
-    history: deque[tuple[int, Change]] = field(default_factory=lambda: deque(maxlen=MAX_HISTORY))
     # Our own change counter: rebasing must not trust client versions (a buggy client
     # that repeats a version would make a stale edit look current).
     revision: int = 0
@@ -164,7 +162,6 @@ class Document:
             self._lines = None
             self._line_starts = starts
             self._tree_dirty = True
-            self.history.append((version, change))
             self.revisions.append((self.revision, change))
 
     def _edit_tree(self, old_text: str, start: int, end: int, new: str) -> None:
@@ -188,16 +185,6 @@ class Document:
             old_end_point=point(old_text, end),
             new_end_point=point(new_text_prefix, len(new_text_prefix)),
         )
-
-    def changes_since(self, version: int) -> list[Change] | None:
-        """Changes made after `version`, oldest first; None if history no longer reaches."""
-        with self.lock:
-            if version == self.version:
-                return []
-            changes = [change for v, change in self.history if v > version]
-            if not self.history or self.history[0][0] > version + 1:
-                return None
-            return changes
 
     def changes_since_revision(self, revision: int) -> list[Change] | None:
         """Changes made after our `revision`, oldest first; None if history is too short."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 from lsprotocol import types
@@ -213,6 +213,7 @@ class StarcoderServer(LanguageServer):
         self.loop: asyncio.AbstractEventLoop | None = None
         self.models = ModelHost(self.settings, self._status_threadsafe)
         self.completion_models: ModelHost | None = None
+        self._capability_hooks: list[Callable[[types.ServerCapabilities], None]] = []
         # Cancel events of running jobs by progress token, for starcoder.cancel.
         self.running: dict[str, Any] = {}
         # Set by the TCP/WebSocket transports: one editor per server process.
@@ -260,16 +261,11 @@ class StarcoderServer(LanguageServer):
 
     def extend_capabilities(self, caps: types.ServerCapabilities) -> None:
         """Hook for capabilities pygls does not build (inline completion, LSP 3.18)."""
-        hook = getattr(self, "_capability_hooks", [])
-        for fn in hook:
+        for fn in self._capability_hooks:
             fn(caps)
 
-    def add_capability_hook(self, fn: Any) -> None:
-        hooks = getattr(self, "_capability_hooks", None)
-        if hooks is None:
-            hooks = []
-            self._capability_hooks = hooks
-        hooks.append(fn)
+    def add_capability_hook(self, fn: Callable[[types.ServerCapabilities], None]) -> None:
+        self._capability_hooks.append(fn)
 
     # -- status -------------------------------------------------------------------------------
     def _status_threadsafe(self, status: dict[str, Any]) -> None:

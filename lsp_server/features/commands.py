@@ -219,7 +219,7 @@ async def _run_job(ls: StarcoderServer, args: EditArgs, *, mode: str, apply: boo
 
     if job.mode == "explain":
         return {"kind": "markdown", "value": outcome.code, "instruction": job.instruction,
-                "range": _line_range(job.extraction.target_lines, doc, encoding),
+                "range": _line_range(job.extraction.target_lines),
                 "stats": stats.as_dict()}
     if ls.documents.get(args.uri) is not doc:
         raise pipeline.ConflictError("the document was closed or reopened during "
@@ -236,7 +236,7 @@ async def _run_job(ls: StarcoderServer, args: EditArgs, *, mode: str, apply: boo
         "text": outcome.code,
         "instruction": job.instruction,
         "mode": job.mode,
-        "range": _line_range(job.extraction.target_lines, doc, encoding),
+        "range": _line_range(job.extraction.target_lines),
         "version": outcome.version,
         "stats": stats.as_dict(),
     }
@@ -283,7 +283,7 @@ def _link_request_cancellation(ls: StarcoderServer, cancel: threading.Event) -> 
         future.add_done_callback(lambda f: cancel.set() if f.cancelled() else None)
 
 
-def _line_range(lines: tuple[int, int], doc: Document, encoding: str) -> dict[str, Any]:
+def _line_range(lines: tuple[int, int]) -> dict[str, Any]:
     start, end = lines
     return {"start": {"line": start, "character": 0}, "end": {"line": end, "character": 0}}
 

@@ -205,7 +205,7 @@ def test_history_keeps_no_copies_of_full_replacements() -> None:
     big = "y = 2\n" * 200_000
     for version in range(2, 40):
         doc.apply_change(version, None, big + str(version), UTF16)
-    assert all(change.text == "" for _, change in doc.history)
+    assert all(change.text == "" for _, change in doc.revisions)
 
 
 def test_typing_in_a_10_mb_document_is_cheap() -> None:

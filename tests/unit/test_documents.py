@@ -54,11 +54,11 @@ def test_out_of_range_changes_are_clamped() -> None:
 def test_full_replacement_and_history() -> None:
     doc = DocumentStore().open("file:///a.py", "python", 1, "a\n")
     doc.apply_change(2, ((0, 0), (0, 0)), "b", UTF16)
-    assert doc.changes_since(1) is not None and len(doc.changes_since(1) or []) == 1
-    assert doc.changes_since(2) == []
+    assert len(doc.changes_since_revision(0) or []) == 1
+    assert doc.changes_since_revision(1) == []
     doc.apply_change(3, None, "whole new text\n", UTF16)
     assert doc.text == "whole new text\n"
-    changes = doc.changes_since(2)
+    changes = doc.changes_since_revision(1)
     assert changes is not None and changes[0].end[0] > 1000  # overlaps everything
 
 
