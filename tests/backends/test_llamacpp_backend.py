@@ -18,6 +18,7 @@ from model.errors import (
     ModelLoadError,
     ModelNotFoundError,
 )
+from tests.fixtures.examples import unknown_architecture_gguf
 from tests.fixtures.tiny_model import TinyModel
 
 pytest.importorskip("llama_cpp")
@@ -219,15 +220,7 @@ def test_truncated_gguf(tiny_model: TinyModel, tmp_path: Path, keep: float) -> N
 
 
 def test_unknown_architecture_is_a_load_error(tmp_path: Path) -> None:
-    gguf = pytest.importorskip("gguf")
-    np = pytest.importorskip("numpy")
-    path = tmp_path / "odd.gguf"
-    writer = gguf.GGUFWriter(str(path), "no-such-arch")
-    writer.add_tensor("x", np.zeros(4, dtype=np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    path = unknown_architecture_gguf(tmp_path / "odd.gguf")
     with pytest.raises(ModelLoadError, match="no-such-arch") as err:
         LlamaCppBackend(str(path)).load()
     assert str(path) in str(err.value)

@@ -13,25 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.examples import EDIT_SOURCE
+
 pytestmark = [pytest.mark.editor, pytest.mark.timeout(300)]
 
 HERE = Path(__file__).parent
-SOURCE = """import os
-
-
-def keep_me():
-    return 1
-
-
-# starcoder: add type hints and a docstring
-def add(a, b):
-    total = a + b
-    return total
-
-
-def also_keep():
-    return 2
-"""
+SOURCE = EDIT_SOURCE
 
 
 @pytest.mark.skipif(shutil.which("nvim") is None, reason="nvim not installed (make test "

@@ -24,6 +24,7 @@ import pytest
 
 from model.base import Backend, GenerationRequest, GenerationStats, ModelInfo
 from model.errors import GenerationError
+from tests.fixtures.examples import unknown_architecture_gguf
 from tests.hardening.harness import InProcess, RawServer, add_figure, tiny_gguf
 
 pytestmark = pytest.mark.timeout(300)
@@ -239,19 +240,6 @@ def _lfs_pointer(tmp: Path) -> Path:
     return path
 
 
-def _unknown_architecture(tmp: Path) -> Path:
-    gguf = pytest.importorskip("gguf")
-    np = pytest.importorskip("numpy")
-    path = tmp / "odd.gguf"
-    writer = gguf.GGUFWriter(str(path), "no-such-arch")
-    writer.add_tensor("x", np.zeros(4, dtype=np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
-
-
 BAD_MODELS = {
     "missing": (lambda tmp: tmp / "nowhere.gguf", "does not exist"),
     "truncated": (_truncated, "truncated"),
@@ -259,7 +247,8 @@ BAD_MODELS = {
     "not a GGUF": (_not_gguf, "not a GGUF"),
     "Git LFS pointer": (_lfs_pointer, "Git LFS pointer"),
     "a directory": (lambda tmp: tmp, "not a regular file"),
-    "unknown architecture": (_unknown_architecture, "no-such-arch"),
+    "unknown architecture": (lambda tmp: unknown_architecture_gguf(tmp / "odd.gguf"),
+                             "no-such-arch"),
 }
 
 

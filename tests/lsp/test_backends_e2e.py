@@ -15,27 +15,13 @@ from typing import Any
 import pytest
 from lsprotocol import types
 
+from tests.fixtures.examples import EDIT_SOURCE
 from tests.fixtures.tiny_model import TinyModel
 from tests.lsp_helpers import running_server
 
 pytestmark = pytest.mark.timeout(180)
 
-SOURCE = '''import os
-
-
-def keep_me():
-    return 1
-
-
-# starcoder: add type hints and a docstring
-def add(a, b):
-    total = a + b
-    return total
-
-
-def also_keep():
-    return 2
-'''
+SOURCE = EDIT_SOURCE
 URI = "file:///tmp/starcoder-backends-e2e/example.py"
 INIT = {"maxTokens": 48}
 

@@ -11,26 +11,12 @@ import uuid
 import pytest
 from lsprotocol import types
 
+from tests.fixtures.examples import EDIT_SOURCE
 from tests.lsp_helpers import apply_text_edits, running_server
 
 pytestmark = pytest.mark.timeout(180)
 
-SOURCE = '''import os
-
-
-def keep_me():
-    return 1
-
-
-# starcoder: add type hints and a docstring
-def add(a, b):
-    total = a + b
-    return total
-
-
-def also_keep():
-    return 2
-'''
+SOURCE = EDIT_SOURCE
 
 GENERATE_SOURCE = '''import math
 
