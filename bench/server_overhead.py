@@ -40,9 +40,10 @@ def _direct_prompt(task: Task, backend: LlamaCppBackend, settings: Settings
                         settings=settings)
     prompt = pipeline.build_prompt(job, backend)
     max_tokens = pipeline.check_fits(prompt, backend, settings.max_tokens)
-    source = job.extraction.target_text if settings.speculative else None
+    source = job.extraction.target_text if settings.drafting else None
     request = GenerationRequest(prompt.text, max_tokens=max_tokens, stop=prompt.stop,
-                                temperature=settings.temperature, draft_source=source)
+                                temperature=settings.temperature, draft_source=source,
+                                exact_drafts=settings.exact_drafts)
     return request, text
 
 

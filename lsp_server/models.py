@@ -53,6 +53,8 @@ class ModelHost:
         if self._backend is not None:
             self.state.setdefault("model", self._backend.info.name)
             self.state.setdefault("backend", self._backend.name)
+            # Whether edits draft with plain decoding's exact output (setting speculative).
+            self.state.setdefault("exactDrafts", self._backend.exact_drafts)
         try:
             self._on_status(dict(self.state))
         except Exception:  # status is best effort; never break a generation for it

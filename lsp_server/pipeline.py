@@ -171,6 +171,7 @@ def generate(
     max_tokens: int,
     temperature: float = 0.0,
     draft_source: str | None = None,
+    exact_drafts: bool = True,
     on_partial: Callable[[str], None] | None = None,
     stats: GenerationStats | None = None,
 ) -> str:
@@ -178,7 +179,7 @@ def generate(
     stats = stats if stats is not None else GenerationStats()
     request = GenerationRequest(prompt=prompt.text, max_tokens=max_tokens, stop=prompt.stop,
                                 temperature=temperature, draft_source=draft_source,
-                                messages=tuple(prompt.messages))
+                                exact_drafts=exact_drafts, messages=tuple(prompt.messages))
     pieces: list[str] = []
     last = 0.0
     with queue.slot(cancel):

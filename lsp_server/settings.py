@@ -13,6 +13,10 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 BACKENDS = ("auto", "llama.cpp", "transformers", "openai")
+# "on": speculative edits where the backend verified at load that they give plain
+# decoding's exact output; "always": also where its engine rounds wide passes differently
+# (faster on such devices, but a near tie between two tokens may be decided the other way).
+SPECULATIVE = ("on", "off", "always")
 
 
 @dataclass
@@ -32,7 +36,7 @@ class Settings:
     # Generation (applied live).
     max_tokens: int = 1024
     temperature: float = 0.0
-    speculative: bool = True
+    speculative: str = "on"  # see SPECULATIVE; true/false mean "on"/"off"
     context_tokens: int = 512  # budget for imports / class header context
     request_timeout_s: float = 120.0
     queue_size: int = 4
@@ -46,6 +50,14 @@ class Settings:
         default_factory=lambda: ["starcoder:", "sc:", "TODO:", "FIXME:", "@starcoder"]
     )
     load_on_start: bool = False
+
+    @property
+    def drafting(self) -> bool:
+        return self.speculative != "off"
+
+    @property
+    def exact_drafts(self) -> bool:
+        return self.speculative != "always"
 
     def as_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -111,6 +123,14 @@ def _flatten(raw: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def _coerce(name: str, value: Any, default: Any) -> Any:
     """Return the value converted to the field's type, or raise ValueError."""
+    if name == "speculative":
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        word = str(value).lower() if isinstance(value, str) else None
+        word = {"true": "on", "false": "off"}.get(word or "", word)
+        if word not in SPECULATIVE:
+            raise ValueError("expected true, false or \"always\"")
+        return word
     if isinstance(default, bool):
         if isinstance(value, bool):
             return value

@@ -30,6 +30,10 @@ class GenerationRequest:
     # Text the answer is likely to copy (the code being edited): used for prompt-lookup
     # drafting by backends that support speculative decoding. None: no drafting.
     draft_source: str | None = None
+    # Draft only where the backend checked that drafting gives plain decoding's exact
+    # output; False also drafts where the engine rounds wide passes differently (faster,
+    # but a near tie between two tokens may then be decided the other way).
+    exact_drafts: bool = True
     # Set when the prompt is in fill-in-the-middle form (completion model).
     fim: bool = False
     # The same request as chat messages, for backends that can only take chat
@@ -109,6 +113,9 @@ class Backend(ABC):
     """An inference engine. Subclasses must be safe to call from a worker thread."""
 
     name: str = "backend"
+    # True once the loaded model was checked to verify drafts exactly (a row of a wide
+    # pass computed bit for bit as a one-token pass): GenerationRequest.exact_drafts.
+    exact_drafts: bool = False
 
     @abstractmethod
     def load(self, progress: ProgressCallback | None = None) -> ModelInfo:

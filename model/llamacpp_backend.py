@@ -24,6 +24,7 @@ import dataclasses
 import io
 import logging
 import mmap
+import multiprocessing
 import struct
 import sys
 import threading
@@ -50,12 +51,9 @@ from model.errors import (
     ModelNotFoundError,
     OutOfMemoryError,
 )
-from model.speculative import (
-    DraftConfig,
-    PromptLookup,
-    guard_near_ties,
-    verify_greedy,
-)
+from model.speculative import PROBE_TEXT, DraftConfig, PromptLookup, rows_match, verify_greedy
+
+logger = logging.getLogger(__name__)
 
 # Default context when the caller asks for the model's own (n_ctx=0): StarCoder2 is
 # trained on 16k tokens, but a 16k KV cache costs too much memory for an editor helper.
@@ -63,6 +61,14 @@ MAX_DEFAULT_CONTEXT = 8192
 STARCODER2_INSTRUCT = "starcoder2-instruct"
 # Relative cost of one more token in a verification pass when layers run on a GPU.
 GPU_COST_RATIO = 0.05
+# ggml's CPU backend switches its quantised matrix kernels to tiled ones from 8 rows
+# (ggml-cpu/tiled: ggml_tiled_min_batch), and those round differently from the one-row
+# kernels. Verification passes stay below that on a CPU, so a drafted row is computed as
+# plain decoding computes it. (A 7-row pass costs 1.9 one-row passes on Gemma 3 270M,
+# so longer drafts would gain little there anyway.)
+CPU_MAX_PASS_ROWS = 7
+# ggml type id of Q8_0, for the V cache (see _context_options).
+_GGML_TYPE_Q8_0 = 8
 
 # --------------------------------------------------------------------------------------
 # GGUF header check: catch wrong/truncated files with a useful message before llama.cpp
@@ -265,17 +271,14 @@ def _llama_class(llama_cpp: Any) -> Any:
 
 
 @contextlib.contextmanager
-def _batch_invariant_weights(llama_cpp: Any, enabled: bool) -> Iterator[None]:
+def _without_repacking(llama_cpp: Any, enabled: bool) -> Iterator[None]:
     """Load without llama.cpp's CPU weight repacking ("extra buffer types").
 
     Repacked quantised weights use one kernel for a single token and another for several
-    (gemv vs gemm), which round differently, so a near tie between two tokens can go one
-    way in plain decoding and the other in a speculative verification pass (seen on Gemma
-    3 270M: repacking made outputs differ where plain kernels did not). The remaining
-    batch-size-dependent rounding (llamafile sgemm, used from two tokens up) is what
-    DraftConfig.tie_margin can guard against. llama-cpp-python's Llama() has no argument
-    for this, so the default model parameters are patched while it loads (under the
-    backend's load lock).
+    (gemv vs gemm), which round differently: a near tie between two tokens could then go
+    one way in plain decoding and the other in a speculative verification pass.
+    llama-cpp-python's Llama() has no argument for this, so the default model parameters
+    are patched while it loads (under the backend's load lock).
     """
     module = llama_cpp.llama_cpp
     original = module.llama_model_default_params
@@ -318,6 +321,10 @@ class LlamaCppBackend(Backend):
         # Prompt-lookup speculative decoding for requests with a draft_source (edits);
         # False forces plain decoding whatever the request says.
         self.speculative = speculative
+        # Whether a verification pass was seen to compute its rows bit for bit as
+        # one-token passes do (checked at load); drafts are exact only then.
+        self.exact_drafts = False
+        self._split_attention = False  # see _context_options
         self.draft_config = draft_config or DraftConfig()
         self._llm: Any = None
         self._llama_cpp: Any = None
@@ -363,15 +370,13 @@ class LlamaCppBackend(Backend):
         if not self.verbose:
             sys.stderr = muted
         try:
-            with _batch_invariant_weights(llama_cpp, self.speculative):
+            with _without_repacking(llama_cpp, self.speculative):
                 llm = _llama_class(llama_cpp)(
                     model_path=str(self.model_path),
                     n_ctx=n_ctx,
                     n_gpu_layers=self.n_gpu_layers,
-                    n_threads=self.n_threads or None,
-                    # Like llama.cpp's -t: batches (prompts, verification passes) too.
-                    n_threads_batch=self.n_threads or None,
                     verbose=True,  # see the module docstring: False would hijack fd 1
+                    **self._context_options(llama_cpp, header),
                 )
         except Exception as err:  # llama-cpp raises ValueError/RuntimeError
             raise self._load_failure(err, muted.error_lines(), n_ctx) from err
@@ -387,7 +392,106 @@ class LlamaCppBackend(Backend):
         self._llama_cpp = llama_cpp
         self._vocab = llama_cpp.llama_model_get_vocab(llm.model)
         self._pieces.clear()
+        self.exact_drafts = False
+        if self.speculative:
+            if self._split_attention:
+                why = "its head size is not a multiple of 32 (see _context_options)"
+            elif not self._rows_match_one_token_passes():
+                why = "this llama.cpp build rounds a several-token pass differently here"
+            else:
+                self.exact_drafts = True
+            if not self.exact_drafts:
+                logger.warning(
+                    "%s: speculative edits could differ from plain decoding (%s), so they "
+                    "are off; the setting speculative=\"always\" allows them",
+                    self.model_path.name, why,
+                )
         return self._read_info(llm, n_ctx)
+
+    def _on_cpu(self, llama_cpp: Any) -> bool:
+        return self.n_gpu_layers == 0 or not bool(llama_cpp.llama_supports_gpu_offload())
+
+    def _context_options(self, llama_cpp: Any, header: dict[str, Any]) -> dict[str, Any]:
+        """Threads and attention settings; on a CPU, ones under which a row of a
+        several-token pass is computed exactly as a one-token pass computes it.
+
+        * Flash attention: without it the attention scores are a matrix product that
+          llamafile's sgemm computes from two rows up, rounding unlike the one-row dot
+          product. With it each query row is its own loop. It is also faster on CPU
+          (Gemma 3 270M, 1 thread: prompt 13 %, decoding 6 %) and llama.cpp's own default.
+        * With several threads, flash attention splits a single query's keys across them
+          once the context reaches 512 (ggml-cpu ops.cpp, use_split_kv_path) and adds the
+          parts up in a different order. That path needs K and V of one type, so the V
+          cache is Q8_0 then (half the memory; a common, near-lossless choice). Q8_0
+          needs head sizes in multiples of 32; with other sizes drafts are not exact.
+        """
+        threads = self.n_threads or max(multiprocessing.cpu_count() // 2, 1)
+        options: dict[str, Any] = {
+            "n_threads": threads,
+            # Like llama.cpp's -t: batches (prompts, verification passes) too.
+            "n_threads_batch": self.n_threads or None,
+        }
+        self._split_attention = False
+        if self.speculative and self._on_cpu(llama_cpp):
+            options["flash_attn"] = True
+            if threads > 1:
+                arch = header.get("general.architecture", "")
+                heads = int(header.get(f"{arch}.attention.head_count") or 1)
+                width = int(header.get(f"{arch}.embedding_length") or 0) // max(heads, 1)
+                head_v = int(header.get(f"{arch}.attention.value_length") or width)
+                if head_v > 0 and head_v % 32 == 0:
+                    options["type_v"] = _GGML_TYPE_Q8_0
+                else:
+                    self._split_attention = True
+        return options
+
+    def _rows_match_one_token_passes(self) -> bool:
+        """Evaluate a probe one token at a time and in one pass; compare the logits.
+
+        What drafting relies on, checked on this model, build and device rather than
+        assumed: another GGUF type, a GPU or a new llama.cpp may round differently.
+        """
+        llm = self._llm
+        tokens = self._tokenize(PROBE_TEXT)
+        if len(tokens) < 8:
+            return False
+        head, tail = tokens[:-6], tokens[-6:]
+        try:
+            llm.reset()
+            llm.eval(head)
+            single = [self._decode_rows([token], llm.n_tokens)[0].copy() for token in tail]
+            llm.reset()
+            llm.eval(head)
+            wide = self._decode_rows(tail, llm.n_tokens)
+        except Exception as err:  # a failed probe must not fail the load
+            logger.warning("speculative exactness check failed: %s", err)
+            return False
+        finally:
+            llm.reset()
+        import numpy as np
+
+        return rows_match(np.stack(single), wide)
+
+    def _decode_rows(self, step: list[int], n_past: int) -> Any:
+        """One forward pass over `step` at positions n_past...; the logits of every row
+        (a view into llama.cpp's buffer, valid until the next pass)."""
+        import numpy as np
+
+        llm, llama_cpp = self._llm, self._llama_cpp
+        raw = llm._batch.batch
+        raw.n_tokens = len(step)
+        for i, token in enumerate(step):
+            raw.token[i] = token
+            raw.pos[i] = n_past + i
+            raw.seq_id[i][0] = 0
+            raw.n_seq_id[i] = 1
+            raw.logits[i] = True
+        llm._ctx.decode(llm._batch)
+        llm.input_ids[n_past : n_past + len(step)] = step
+        llm.n_tokens = n_past + len(step)
+        return np.ctypeslib.as_array(
+            llama_cpp.llama_get_logits(llm._ctx.ctx), shape=(len(step), llm.n_vocab())
+        )
 
     def _load_failure(self, err: Exception, reason: str, n_ctx: int) -> ModelError:
         """Turn llama-cpp-python's generic ValueError into an error a user can act on."""
@@ -499,11 +603,14 @@ class LlamaCppBackend(Backend):
     ) -> PromptLookup | None:
         """Prompt-lookup drafter for `request`, or None for plain decoding.
 
-        Drafting needs greedy decoding (a sampled token cannot be verified by argmax)
-        and text to copy from (`request.draft_source`, the code being edited; None
-        when the `speculative` setting is off or the request is not an edit).
+        Drafting needs greedy decoding (a sampled token cannot be verified by argmax),
+        text to copy from (`request.draft_source`, the code being edited; None when
+        the `speculative` setting is off or the request is not an edit), and, for a
+        request that wants plain decoding's exact output, a passed load-time check.
         """
         if request.draft_source is None or request.temperature > 0 or not self.speculative:
+            return None
+        if request.exact_drafts and not self.exact_drafts:
             return None
         source = self._llm.tokenize(
             request.draft_source.encode("utf-8"), add_bos=False, special=False
@@ -586,12 +693,12 @@ class LlamaCppBackend(Backend):
 
     def _draft_config_for_device(self) -> DraftConfig:
         """A wide pass costs almost nothing more than a one-token pass on a GPU, so
-        draft longer there (unless the caller chose the cost themselves)."""
+        draft longer there (unless the caller chose the cost themselves); on a CPU,
+        passes stay under the tiled kernels' row count."""
         config = self.draft_config
-        offloaded = self.n_gpu_layers != 0 and bool(
-            self._llama_cpp.llama_supports_gpu_offload()
-        )
-        if offloaded and config.cost_ratio == DraftConfig.cost_ratio:
+        if self._on_cpu(self._llama_cpp):
+            return dataclasses.replace(config, k_max=min(config.k_max, CPU_MAX_PASS_ROWS - 1))
+        if config.cost_ratio == DraftConfig.cost_ratio:
             return dataclasses.replace(config, cost_ratio=GPU_COST_RATIO)
         return config
 
@@ -630,47 +737,22 @@ class LlamaCppBackend(Backend):
         lookup.observe([last])
         yield last
         produced = 1
-        single = False  # the next pass must be a one-token pass (a near tie)
-        tie_margin = self.draft_config.tie_margin
-        batch = llm._batch
         while True:
             n_past = llm.n_tokens
             # Draft no further than the answer's budget and the context allow.
             room = min(budget - produced, n_ctx - n_past) - 1
-            draft = lookup.draft(room) if room > 0 and not single else []
-            step = [last, *draft]
-            raw = batch.batch
-            raw.n_tokens = len(step)
-            for i, token in enumerate(step):
-                raw.token[i] = token
-                raw.pos[i] = n_past + i
-                raw.seq_id[i][0] = 0
-                raw.n_seq_id[i] = 1
-                raw.logits[i] = True
-            ctx.decode(batch)
-            llm.input_ids[n_past : n_past + len(step)] = step
-            logits = np.ctypeslib.as_array(
-                llama_cpp.llama_get_logits(ctx.ctx), shape=(len(step), n_vocab)
-            )
-            best = logits.argmax(axis=1)
-            result = verify_greedy(draft, best.tolist())
-            if len(step) > 1 and tie_margin > 0:
-                rows = logits[: result.accepted + 1].copy()
-                at = np.arange(len(rows))
-                top = rows[at, best[: len(rows)]]
-                rows[at, best[: len(rows)]] = -np.inf
-                result = guard_near_ties(result, top - rows.max(axis=1), tie_margin)
-            # Keep the cache for `last` and the accepted drafts; a settled pass's last
-            # token is the model's own and is evaluated by the next pass.
+            draft = lookup.draft(room) if room > 0 else []
+            logits = self._decode_rows([last, *draft], n_past)
+            result = verify_greedy(draft, logits.argmax(axis=1).tolist())
+            # Keep the cache for `last` and the accepted drafts; the last token is the
+            # model's own and is evaluated by the next pass.
             keep = n_past + len(result.tokens)
-            if keep < n_past + len(step):
+            if keep < llm.n_tokens:
                 ctx.kv_cache_seq_rm(-1, keep, -1)
             llm.n_tokens = keep
             lookup.update(result)
             stats.drafted_tokens += result.drafted
-            single = not result.settled
-            if result.tokens:
-                last = result.tokens[-1]
+            last = result.tokens[-1]
             for index, token in enumerate(result.tokens):
                 if index < result.accepted:  # counted when used, not past a stop
                     stats.accepted_draft_tokens += 1

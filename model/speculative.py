@@ -7,9 +7,14 @@ The model then checks all guesses in ONE forward pass over ``[last token] + draf
 row i of that pass is the greedy prediction plain decoding makes after ``batch[i]``, so
 accepting the longest prefix of the draft that matches those predictions (plus the
 model's own token at the first mismatch) yields plain greedy decoding's tokens, several
-per forward pass. Engines round a wide pass slightly differently from a one-token pass,
-so a token the wide pass decides by a hair (`DraftConfig.tie_margin`, off by default) can be
-decided again in a one-token pass (`guard_near_ties`).
+per forward pass.
+
+That holds only if row i of a wide pass is computed exactly as a one-token pass would
+compute it. Engines pick kernels by batch size and those round differently, and a near
+tie between two tokens then goes one way or the other (a guard that re-decided near ties
+in one-token passes could not fix it: the cache already held wide-pass rounding). So each
+backend configures its engine so that rows do not depend on the batch, and checks that
+with `rows_match` on the loaded model before it drafts (see the backends).
 
 This module knows nothing about engines: it works on token ids. A backend supplies the
 verification pass and rolls its KV cache back past the rejected tokens.
@@ -18,15 +23,12 @@ Wiring into a draft-and-verify loop (llama.cpp's is in model/llamacpp_backend.py
 
     lookup = PromptLookup(source_ids, prompt_ids, config)
     last = first greedy token after the prompt; lookup.observe([last]); emit last
-    single = False
     while not finished:
-        draft = [] if single else lookup.draft(limit)   # []: a plain one-token pass
+        draft = lookup.draft(limit)                     # []: a plain one-token pass
         logits = one forward pass over [last] + draft at positions n_past...
         result = verify_greedy(draft, logits.argmax(-1))
-        if draft: result = guard_near_ties(result, top1 - top2 per row, tie_margin)
         keep the cache for positions < n_past + len(result.tokens), drop the rest
-        lookup.update(result); emit result.tokens
-        single = not result.settled; last = result.tokens[-1] if result.tokens else last
+        lookup.update(result); emit result.tokens; last = result.tokens[-1]
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 # Separates the segments of the haystack; never a real token id, so no n-gram spans it.
 _SEP = -1
@@ -48,10 +51,10 @@ class DraftConfig:
     from just after where copying last stood in the source (an edit that replaced one
     identifier usually goes on with the rest of the line). `p_init`: prior chance that
     a drafted token is accepted. `cost_ratio`: cost of one more token in a verification
-    pass relative to a one-token pass: about 0.3 for a small model on a CPU (measured:
-    Gemma 3 270M, 1 thread, a 25-token pass costs 7.8 one-token passes), near 0 on a
-    GPU. A fixed figure rather than a timed one, so the draft lengths (and which tokens
-    a wide pass decides) do not depend on the machine's load: runs are reproducible.
+    pass relative to a one-token pass: about 0.15 for a small model on a CPU (measured:
+    Gemma 3 270M Q4_K_M, llama.cpp, 1 thread: a 7-token pass costs 1.9 one-token
+    passes), near 0 on a GPU. A fixed figure rather than a timed one, so the draft
+    lengths do not depend on the machine's load: runs are reproducible.
     """
 
     k_max: int = 24
@@ -59,16 +62,7 @@ class DraftConfig:
     min_ngram: int = 1
     resync: int = 4
     p_init: float = 0.7
-    cost_ratio: float = 0.3
-    # A wide pass rounds differently from a one-token pass (engines pick kernels by
-    # batch size): a token that wins a wide pass by less than this many logits can be
-    # decided again in a one-token pass, as plain decoding decides it. Off (0) by
-    # default: on Gemma 3 270M Q4_K_M (llama.cpp, CPU; the top-2 margin moved by up to
-    # 0.8 between the two kinds of pass) 1.0 cost 10-15 % of the speed-up and did not
-    # remove the corpus' few differences, which come from near ties (top-2 within ~0.1)
-    # decided after the cache holds wide-pass rounding, as plain decoding's own output
-    # changes at such ties with the prompt cache's state.
-    tie_margin: float = 0.0
+    cost_ratio: float = 0.15
 
 
 @dataclass(frozen=True)
@@ -78,10 +72,6 @@ class VerifyResult:
     tokens: list[int]  # accepted draft tokens followed by the model's own next token
     drafted: int
     accepted: int
-    # False when a near tie cut the pass short: `tokens` are then only accepted drafts
-    # and the next token must come from a one-token pass over tokens[-1] (or, with no
-    # tokens, over the pass's first token again).
-    settled: bool = True
 
 
 def verify_greedy(draft: Sequence[int], predicted: Sequence[int]) -> VerifyResult:
@@ -99,19 +89,17 @@ def verify_greedy(draft: Sequence[int], predicted: Sequence[int]) -> VerifyResul
     return VerifyResult(tokens=tokens, drafted=len(draft), accepted=accepted)
 
 
-def guard_near_ties(
-    result: VerifyResult, margins: Sequence[float], tie_margin: float
-) -> VerifyResult:
-    """Stop before the first token the wide pass decided by less than `tie_margin`.
+def rows_match(single: Any, wide: Any) -> bool:
+    """True when logits from one-token passes equal a wide pass's rows bit for bit.
 
-    `margins[i]` is row i's top-1 minus top-2 logit. Rows past the first mismatch do
-    not matter (their tokens are not used).
+    Bitwise, not approximately: a difference of one ulp can flip a near tie, and greedy
+    decoding diverges from there. Takes numpy arrays or torch tensors.
     """
-    for row in range(result.accepted + 1):
-        if margins[row] < tie_margin:
-            return VerifyResult(tokens=result.tokens[:row], drafted=result.drafted,
-                                accepted=row, settled=False)
-    return result
+    return bool(single.shape == wide.shape and (single == wide).all())
+
+
+# A short piece of code (what edits copy) for the backends' exactness check.
+PROBE_TEXT = "def area(width, height):\n    return width * height  # rectangle\n"
 
 
 class DraftLength:
@@ -207,9 +195,7 @@ class PromptLookup:
         """Record a verification: its tokens join the answer, the draft length adapts."""
         self.drafted += result.drafted
         self.accepted += result.accepted
-        # A pass cut short by a near tie says nothing about the drafts after the cut.
-        considered = result.drafted if result.settled else result.accepted
-        self.length.update(considered, result.accepted)
+        self.length.update(result.drafted, result.accepted)
         self.observe(result.tokens)
 
     def _advance(self, count: int) -> None:

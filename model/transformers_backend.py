@@ -34,7 +34,10 @@ Choices that matter:
   request that carries `draft_source` (an edit) runs our own draft-and-verify loop
   (`_speculative_ids`) instead of generate(): prompt-lookup drafts from model/speculative.py,
   checked in one forward pass over ``[last] + draft``, the rejected positions cropped from
-  the DynamicCache. Its tokens are plain greedy decoding's. Only on the dynamic-cache path
+  the DynamicCache. Its tokens are plain greedy decoding's provided a row of a wide pass
+  is computed bit for bit as a one-token pass computes it, which depends on the kernels
+  the device picks: `exact_drafts` records a check of that at load, and requests that ask
+  for exact drafts (the default) draft only when it held. Only on the dynamic-cache path
   (CPU, or CUDA with fast_decode off); the static-cache fast path decodes plainly, as a
   compiled step with verification passes of varying width is future work.
 """
@@ -74,7 +77,7 @@ from model.errors import (
     OutOfMemoryError,
 )
 from model.presets import PRESETS, Preset, find
-from model.speculative import DraftConfig, PromptLookup, guard_near_ties, verify_greedy
+from model.speculative import PROBE_TEXT, DraftConfig, PromptLookup, rows_match, verify_greedy
 
 log = logging.getLogger(__name__)
 
@@ -354,6 +357,9 @@ class TransformersBackend(Backend):
         # Prompt-lookup speculative decoding for greedy requests with a draft_source.
         self.speculative = speculative
         self.draft_config = draft_config or DraftConfig()
+        # Whether a verification pass computes its rows bit for bit as one-token passes
+        # do (checked at load); drafts are exact only then.
+        self.exact_drafts = False
         self.n_ctx = n_ctx
         self.device = device  # "auto" | "cuda" | "cpu"
         self._model: Any = None
@@ -525,7 +531,45 @@ class TransformersBackend(Backend):
             self._try_fast_decode()
         elif self.fast_decode and not cuda:
             log.info("fast_decode needs CUDA; decoding on the CPU the default way")
+        self.exact_drafts = False
+        if self.speculative and self._reuse_active():
+            self.exact_drafts = self._rows_match_one_token_passes()
+            if not self.exact_drafts:
+                log.warning(
+                    "%s on %s rounds a several-token pass differently from a one-token "
+                    "pass, so speculative edits could differ from plain decoding; they are "
+                    "off (the setting speculative=\"always\" allows them)", name, self._device
+                )
         return self._read_info(name, preset, trained)
+
+    def _rows_match_one_token_passes(self) -> bool:
+        """Evaluate a probe one token at a time and in one pass; compare the logits
+        (worker thread). What drafting relies on, checked on this model and device."""
+        import torch
+        from transformers import DynamicCache
+
+        ids = self._encode(PROBE_TEXT)
+        if len(ids) < 8:
+            return False
+        head, tail = ids[:-6], ids[-6:]
+        model, device = self._model, self._model.device
+
+        def run(cache: Any, tokens: list[int]) -> Any:
+            step = torch.tensor([tokens], dtype=torch.long, device=device)
+            return model(input_ids=step, past_key_values=cache, use_cache=True).logits[0]
+
+        try:
+            with torch.inference_mode():
+                cache = DynamicCache()
+                run(cache, head)
+                single = torch.stack([run(cache, [token])[-1] for token in tail])
+                cache = DynamicCache()
+                run(cache, head)
+                wide = run(cache, tail)
+                return rows_match(single, wide)
+        except Exception as err:  # a failed probe must not fail the load
+            log.warning("speculative exactness check failed: %s", err)
+            return False
 
     def _try_fast_decode(self) -> None:
         """Turn on the static cache + compiled decode step, keeping it only if it works."""
@@ -745,7 +789,6 @@ class TransformersBackend(Backend):
             return  # cancelled while pre-filling
         model = self._model
         device = model.device
-        tie_margin = lookup.config.tie_margin
         generated: list[int] = []
         try:
             step = torch.tensor([ids[-1:]], dtype=torch.long, device=device)
@@ -755,7 +798,6 @@ class TransformersBackend(Backend):
             generated.append(last)
             lookup.observe([last])
             sink.put(last)
-            single = False  # the next pass must be a one-token pass (a near tie)
             while (
                 len(generated) < budget
                 and last not in self._eos_ids
@@ -763,18 +805,12 @@ class TransformersBackend(Backend):
             ):
                 pos = cache.get_seq_length()
                 room = budget - len(generated) - 1  # the pass's own token needs one
-                draft = lookup.draft(room) if room > 0 and not single else []
+                draft = lookup.draft(room) if room > 0 else []
                 step = torch.tensor([[last, *draft]], dtype=torch.long, device=device)
                 out = model(input_ids=step, past_key_values=cache, use_cache=True)
-                logits = out.logits[0]
-                best = logits.argmax(-1)
-                result = verify_greedy(draft, best.tolist())
-                if draft and tie_margin > 0:
-                    top2 = logits[: result.accepted + 1].float().topk(2, dim=-1).values
-                    margins = (top2[:, 0] - top2[:, 1]).tolist()
-                    result = guard_near_ties(result, margins, tie_margin)
-                # Keep `last` and the accepted drafts; a settled pass's own token is
-                # evaluated by the next pass.
+                result = verify_greedy(draft, out.logits[0].argmax(-1).tolist())
+                # Keep `last` and the accepted drafts; the pass's own token is evaluated
+                # by the next pass.
                 keep = pos + len(result.tokens)
                 length = cache.get_seq_length()
                 if length > keep:
@@ -782,7 +818,6 @@ class TransformersBackend(Backend):
                 lookup.update(result)
                 if stats is not None:
                     stats.drafted_tokens += result.drafted
-                single = not result.settled
                 for index, token in enumerate(result.tokens):
                     generated.append(token)
                     sink.put(_Accepted(token) if index < result.accepted else token)
@@ -819,6 +854,7 @@ class TransformersBackend(Backend):
             or request.temperature > 0
             or not self.speculative
             or not self._reuse_active()
+            or (request.exact_drafts and not self.exact_drafts)
         ):
             return None
         source = list(

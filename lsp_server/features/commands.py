@@ -192,8 +192,9 @@ async def _run_job(ls: StarcoderServer, args: EditArgs, *, mode: str, apply: boo
             answer = pipeline.generate(
                 backend, ls.models.queue, prompt, cancel=cancel, max_tokens=max_tokens,
                 temperature=settings.temperature,
-                draft_source=(job.extraction.target_text if settings.speculative
+                draft_source=(job.extraction.target_text if settings.drafting
                               and job.mode == "edit" else None),
+                exact_drafts=settings.exact_drafts,
                 on_partial=progress.report_threadsafe, stats=stats,
             )
         finally:

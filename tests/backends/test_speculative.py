@@ -3,6 +3,8 @@ backend's draft-and-verify loop, whose greedy output must equal plain decoding's
 
 The tiny model is random, so it does not copy code by itself; a prompt "copies" when
 its draft source is the model's own plain answer, which makes every draft checkable.
+The loop runs on the tiny model's Q8_0 GGUF, on which llama.cpp computes a row of a
+wide pass bit for bit as a one-token pass (its F32 file is the counter-example).
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ import pytest
 
 from model.base import GenerationRequest, GenerationStats
 from model.speculative import (
+    PROBE_TEXT,
     DraftConfig,
     DraftLength,
     PromptLookup,
-    guard_near_ties,
+    rows_match,
     verify_greedy,
 )
 from tests.fixtures.tiny_model import TinyModel
@@ -101,23 +104,20 @@ def test_draft_length_grows_with_acceptance_and_backs_off() -> None:
     assert length.k > 0
 
 
-def test_near_ties_are_left_to_a_one_token_pass() -> None:
-    result = verify_greedy([5, 6, 7], [5, 6, 7, 8])
-    assert guard_near_ties(result, [3.0, 2.0, 2.0, 2.0], 1.0) == result
-    cut = guard_near_ties(result, [3.0, 2.0, 0.5, 2.0], 1.0)
-    assert (cut.tokens, cut.accepted, cut.settled) == ([5, 6], 2, False)
-    first = guard_near_ties(result, [0.1, 2.0, 2.0, 2.0], 1.0)
-    assert (first.tokens, first.accepted, first.settled) == ([], 0, False)
-    # Rows after the first mismatch decide nothing.
-    partial = verify_greedy([5, 6, 7], [5, 9, 0, 0])
-    assert guard_near_ties(partial, [2.0, 2.0, 0.0, 0.0], 1.0) == partial
+def test_rows_match_is_bitwise() -> None:
+    import numpy as np
+
+    rows = np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32)
+    assert rows_match(rows, rows.copy())
+    assert not rows_match(rows, rows + np.float32(1e-7) * rows)  # one ulp is a difference
+    assert not rows_match(rows, rows[:1])
 
 
 # ---- the llama.cpp backend ----------------------------------------------------------
 
 pytest.importorskip("llama_cpp")
 
-from model.llamacpp_backend import LlamaCppBackend  # noqa: E402
+from model.llamacpp_backend import CPU_MAX_PASS_ROWS, LlamaCppBackend  # noqa: E402
 
 PROMPTS = [
     "### Instruction\nAdd type hints.\n\n```python\ndef add(a, b):\n    return a + b\n```\n\n"
@@ -128,21 +128,13 @@ PROMPTS = [
 ]
 
 
-@pytest.fixture(scope="module", params=["no-guard", "guard"])
-def backend(tiny_model: TinyModel, request: pytest.FixtureRequest) -> Iterator[LlamaCppBackend]:
-    """The random tiny model's top logits are close together, so with a near-tie guard
-    few drafts are accepted; without it (the default) every wide-pass decision is
-    checked against plain decoding's."""
-    config = DraftConfig(tie_margin=1.0) if request.param == "guard" else None
-    llm = LlamaCppBackend(str(tiny_model.gguf_path), n_threads=1, draft_config=config)
+@pytest.fixture(scope="module")
+def backend(tiny_model: TinyModel) -> Iterator[LlamaCppBackend]:
+    llm = LlamaCppBackend(str(tiny_model.gguf_q8_path), n_threads=1)
     llm.load()
+    assert llm.exact_drafts
     yield llm
     llm.close()
-
-
-def unguarded(backend: LlamaCppBackend) -> None:
-    if backend.draft_config.tie_margin > 0:
-        pytest.skip("needs accepted drafts: the no-guard backend")
 
 
 def run(
@@ -173,7 +165,6 @@ def test_drafting_gives_the_plain_greedy_output(backend: LlamaCppBackend, prompt
 
 
 def test_copying_prompt_accepts_drafts(backend: LlamaCppBackend) -> None:
-    unguarded(backend)
     prompt = PROMPTS[0]
     text = "".join(run(backend, prompt, max_tokens=80)[0])
     pieces, stats = run(backend, prompt, max_tokens=80, draft_source=text)
@@ -195,7 +186,6 @@ def test_max_tokens_is_exact_with_drafts(backend: LlamaCppBackend) -> None:
 
 
 def test_cancel_stops_mid_draft(backend: LlamaCppBackend) -> None:
-    unguarded(backend)
     prompt = PROMPTS[0]
     text = "".join(run(backend, prompt, max_tokens=200)[0])
     pieces, stats = run(backend, prompt, cancel_after=2, max_tokens=200, draft_source=text)
@@ -206,7 +196,6 @@ def test_cancel_stops_mid_draft(backend: LlamaCppBackend) -> None:
 
 
 def test_stop_string_inside_an_accepted_draft(backend: LlamaCppBackend) -> None:
-    unguarded(backend)
     prompt = PROMPTS[0]
     pieces = run(backend, prompt, max_tokens=80)[0]
     text = "".join(pieces)
@@ -226,7 +215,7 @@ def test_sampling_and_the_switch_turn_drafting_off(
 ) -> None:
     _, sampled = run(backend, PROMPTS[0], max_tokens=10, temperature=0.7, draft_source="x")
     assert sampled.drafted_tokens == 0
-    plain = LlamaCppBackend(str(tiny_model.gguf_path), speculative=False)
+    plain = LlamaCppBackend(str(tiny_model.gguf_q8_path), speculative=False)
     plain.load()
     text = "".join(run(plain, PROMPTS[0], max_tokens=30)[0])
     _, stats = run(plain, PROMPTS[0], max_tokens=30, draft_source=text)
@@ -237,7 +226,6 @@ def test_sampling_and_the_switch_turn_drafting_off(
 def test_kv_cache_stays_consistent_between_modes(backend: LlamaCppBackend) -> None:
     """Rolled-back drafts leave the cache as plain decoding would: prefix reuse after a
     speculative request gives the same answers, with only the new suffix evaluated."""
-    unguarded(backend)
     prompt = PROMPTS[1]
     fresh = "".join(run(backend, prompt, max_tokens=40)[0])
     _, first = run(backend, prompt, max_tokens=40, draft_source=fresh)
@@ -251,7 +239,7 @@ def test_kv_cache_stays_consistent_between_modes(backend: LlamaCppBackend) -> No
 
 
 def test_drafts_stay_inside_the_context(tiny_model: TinyModel) -> None:
-    llm = LlamaCppBackend(str(tiny_model.gguf_path), n_ctx=256)
+    llm = LlamaCppBackend(str(tiny_model.gguf_q8_path), n_ctx=256)
     llm.load()
     prompt = "x = 1\n" * 38
     text = "".join(run(llm, prompt, max_tokens=500)[0])
@@ -261,14 +249,104 @@ def test_drafts_stay_inside_the_context(tiny_model: TinyModel) -> None:
     llm.close()
 
 
-def test_a_huge_tie_margin_decides_every_token_in_one_token_passes(
+def test_verification_passes_stay_under_the_tiled_kernels(backend: LlamaCppBackend) -> None:
+    """On a CPU a pass has at most CPU_MAX_PASS_ROWS rows: ggml's tiled kernels, which
+    round differently, start at 8."""
+    widths: list[int] = []
+    decode = backend._decode_rows
+
+    def recording(step: list[int], n_past: int) -> object:
+        widths.append(len(step))
+        return decode(step, n_past)
+
+    text = "".join(run(backend, PROMPTS[0], max_tokens=80)[0])
+    backend._decode_rows = recording  # type: ignore[method-assign]
+    try:
+        pieces, stats = run(backend, PROMPTS[0], max_tokens=80, draft_source=text)
+    finally:
+        del backend._decode_rows
+    assert "".join(pieces) == text
+    assert max(widths) == CPU_MAX_PASS_ROWS
+    assert stats.accepted_draft_tokens > 20
+
+
+def test_an_engine_that_rounds_wide_passes_differently_does_not_draft(
     tiny_model: TinyModel,
 ) -> None:
-    llm = LlamaCppBackend(str(tiny_model.gguf_path), draft_config=DraftConfig(tie_margin=1e9))
+    """The F32 file: llama.cpp multiplies F32 matrices with sgemm from two rows up and
+    with a dot product for one, so the load-time check fails and exact drafting is off;
+    a request that accepts inexact drafts (speculative="always") still drafts."""
+    llm = LlamaCppBackend(str(tiny_model.gguf_path), n_threads=1)
     llm.load()
-    text = "".join(run(llm, PROMPTS[0], max_tokens=40)[0])
-    pieces, stats = run(llm, PROMPTS[0], max_tokens=40, draft_source=text)
-    assert "".join(pieces) == text
-    assert stats.drafted_tokens > 0
-    assert stats.accepted_draft_tokens == 0
-    llm.close()
+    try:
+        assert not llm.exact_drafts
+        text = "".join(run(llm, PROMPTS[0], max_tokens=40)[0])
+        _, exact = run(llm, PROMPTS[0], max_tokens=40, draft_source=text)
+        assert exact.drafted_tokens == 0
+        _, fast = run(llm, PROMPTS[0], max_tokens=40, draft_source=text, exact_drafts=False)
+        assert fast.accepted_draft_tokens > 0
+    finally:
+        llm.close()
+
+
+@pytest.fixture(scope="module")
+def head32(tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
+    """A tiny model with 32-wide heads (the Q8_0 V cache needs multiples of 32)."""
+    from tests.conftest import tiny_model_cache_dir
+    from tests.fixtures.tiny_model import TinyParams, build_tiny_model
+
+    return build_tiny_model(tiny_model_cache_dir(), TinyParams(hidden=128, heads=4, kv_heads=2))
+
+
+def logits_one_by_one_and_wide(
+    llm: LlamaCppBackend, head: int, width: int
+) -> tuple[object, object]:
+    import numpy as np
+
+    tokens = llm._tokenize(PROBE_TEXT * 40)[: head + width]
+    assert len(tokens) == head + width
+    inner = llm._llm
+    inner.reset()
+    inner.eval(tokens[:head])
+    single = np.stack([llm._decode_rows([t], inner.n_tokens)[0].copy() for t in tokens[head:]])
+    inner.reset()
+    inner.eval(tokens[:head])
+    wide = llm._decode_rows(tokens[head:], inner.n_tokens).copy()
+    inner.reset()
+    return single, wide
+
+
+def test_rows_match_with_several_threads_and_a_long_context(head32: TinyModel) -> None:
+    """Past 512 cached tokens, several threads split one query's attention; the backend
+    then keeps V in Q8_0 so that the split path (which wants K and V alike) is not taken."""
+    llm = LlamaCppBackend(str(head32.gguf_q8_path), n_threads=2, n_ctx=1024)
+    llm.load()
+    try:
+        assert llm.exact_drafts
+        single, wide = logits_one_by_one_and_wide(llm, 600, 6)
+        assert rows_match(single, wide)
+    finally:
+        llm.close()
+
+
+def test_the_split_attention_path_is_what_the_v_cache_type_avoids(
+    head32: TinyModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The control for the test above: with K and V both F16, rows differ."""
+    real = LlamaCppBackend._context_options
+
+    def same_kv(self: LlamaCppBackend, llama_cpp: object, header: dict[str, object]) -> object:
+        options = real(self, llama_cpp, header)
+        options.pop("type_v", None)
+        return options
+
+    monkeypatch.setattr(LlamaCppBackend, "_context_options", same_kv)
+    llm = LlamaCppBackend(str(head32.gguf_q8_path), n_threads=2, n_ctx=1024)
+    llm.load()
+    try:
+        single, wide = logits_one_by_one_and_wide(llm, 600, 6)
+        assert not rows_match(single, wide)
+        short_single, short_wide = logits_one_by_one_and_wide(llm, 100, 6)
+        assert rows_match(short_single, short_wide)  # below 512 the path is not taken
+    finally:
+        llm.close()

@@ -25,6 +25,10 @@ def test_defaults() -> None:
         ({"loadOnStart": "true"}, "load_on_start", True),
         ({"instructionPrefixes": ["ai:"]}, "instruction_prefixes", ["ai:"]),
         ({"completion": {"model": "starcoder2-3b"}}, "completion_model", "starcoder2-3b"),
+        ({"speculative": False}, "speculative", "off"),
+        ({"speculative": True}, "speculative", "on"),
+        ({"speculative": "always"}, "speculative", "always"),
+        ({"speculative": "FALSE"}, "speculative", "off"),
     ],
 )
 def test_values_are_coerced(raw: dict, field: str, expected: object) -> None:
@@ -46,6 +50,8 @@ def test_values_are_coerced(raw: dict, field: str, expected: object) -> None:
         {"instructionPrefixes": "ai:"},
         {"loadOnStart": 3},
         {"maxTokens": True},
+        {"speculative": "sometimes"},
+        {"speculative": 1},
     ],
 )
 def test_bad_values_warn_and_keep_default(raw: dict) -> None:
@@ -54,6 +60,15 @@ def test_bad_values_warn_and_keep_default(raw: dict) -> None:
     assert len(warnings) == 1
     key = next(iter(raw))
     assert key in warnings[0] and "keeping" in warnings[0]
+
+
+def test_speculative_modes() -> None:
+    """Drafting on by default, exact only; "always" also accepts inexact drafts."""
+    assert (Settings().drafting, Settings().exact_drafts) == (True, True)
+    always = merge(Settings(), {"speculative": "always"})[0]
+    assert (always.drafting, always.exact_drafts) == (True, False)
+    off = merge(Settings(), {"speculative": False})[0]
+    assert off.drafting is False
 
 
 def test_unknown_and_non_object_settings() -> None:
