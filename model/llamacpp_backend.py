@@ -64,9 +64,10 @@ GPU_COST_RATIO = 0.05
 # ggml's CPU backend switches its quantised matrix kernels to tiled ones from 8 rows
 # (ggml-cpu/tiled: ggml_tiled_min_batch), and those round differently from the one-row
 # kernels. Verification passes stay below that on a CPU, so a drafted row is computed as
-# plain decoding computes it. (A 7-row pass costs 1.9 one-row passes on Gemma 3 270M,
-# so longer drafts would gain little there anyway.)
-CPU_MAX_PASS_ROWS = 7
+# plain decoding computes it; 6 rather than 7, as even widths suit llamafile's sgemm (see
+# DraftConfig.even_widths: on Gemma 3 270M a 7-row pass costs 3.47 one-row passes, a
+# 6-row pass 2.52).
+CPU_MAX_PASS_ROWS = 6
 # ggml type id of Q8_0, for the V cache (see _context_options).
 _GGML_TYPE_Q8_0 = 8
 
@@ -697,7 +698,9 @@ class LlamaCppBackend(Backend):
         passes stay under the tiled kernels' row count."""
         config = self.draft_config
         if self._on_cpu(self._llama_cpp):
-            return dataclasses.replace(config, k_max=min(config.k_max, CPU_MAX_PASS_ROWS - 1))
+            return dataclasses.replace(
+                config, k_max=min(config.k_max, CPU_MAX_PASS_ROWS - 1), even_widths=True
+            )
         if config.cost_ratio == DraftConfig.cost_ratio:
             return dataclasses.replace(config, cost_ratio=GPU_COST_RATIO)
         return config

@@ -104,6 +104,21 @@ def test_draft_length_grows_with_acceptance_and_backs_off() -> None:
     assert length.k > 0
 
 
+def test_even_widths_make_every_pass_an_even_number_of_rows() -> None:
+    """[last] + k drafts: with even_widths k is odd (or 0), within k_max."""
+    for k_max in (1, 4, 5, 6):
+        length = DraftLength(DraftConfig(k_max=k_max, cost_ratio=0.3, even_widths=True))
+        seen = set()
+        for accepted in [1] * 8 + [0] * 14 + [0] * 20:
+            k = length.k
+            seen.add(k)
+            assert k == 0 or (k % 2 == 1 and k <= k_max), (k_max, k)
+            length.update(k, min(k, accepted * k))
+        assert seen - {0}, k_max
+    plain = DraftLength(DraftConfig(k_max=4, cost_ratio=0.0, p_init=0.99))
+    assert plain.k == 4
+
+
 def test_rows_match_is_bitwise() -> None:
     import numpy as np
 
