@@ -126,11 +126,11 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
     if name == "speculative":
         if isinstance(value, bool):
             return "on" if value else "off"
-        word = str(value).lower() if isinstance(value, str) else None
-        word = {"true": "on", "false": "off"}.get(word or "", word)
-        if word not in SPECULATIVE:
-            raise ValueError("expected true, false or \"always\"")
-        return word
+        if isinstance(value, str):
+            word = {"true": "on", "false": "off"}.get(value.lower(), value.lower())
+            if word in SPECULATIVE:
+                return word
+        raise ValueError("expected true, false or \"always\"")
     if isinstance(default, bool):
         if isinstance(value, bool):
             return value

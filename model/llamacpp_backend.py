@@ -51,7 +51,13 @@ from model.errors import (
     ModelNotFoundError,
     OutOfMemoryError,
 )
-from model.speculative import PROBE_TEXT, DraftConfig, PromptLookup, rows_match, verify_greedy
+from model.speculative import (
+    PROBE_TEXT,
+    DraftConfig,
+    PromptLookup,
+    verify_greedy,
+    wide_pass_matches,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -325,7 +331,6 @@ class LlamaCppBackend(Backend):
         # Whether a verification pass was seen to compute its rows bit for bit as
         # one-token passes do (checked at load); drafts are exact only then.
         self.exact_drafts = False
-        self._split_attention = False  # see _context_options
         self.draft_config = draft_config or DraftConfig()
         self._llm: Any = None
         self._llama_cpp: Any = None
@@ -370,6 +375,7 @@ class LlamaCppBackend(Backend):
         saved_stderr = sys.stderr
         if not self.verbose:
             sys.stderr = muted
+        options = self._context_options(llama_cpp, header)
         try:
             with _without_repacking(llama_cpp, self.speculative):
                 llm = _llama_class(llama_cpp)(
@@ -377,7 +383,7 @@ class LlamaCppBackend(Backend):
                     n_ctx=n_ctx,
                     n_gpu_layers=self.n_gpu_layers,
                     verbose=True,  # see the module docstring: False would hijack fd 1
-                    **self._context_options(llama_cpp, header),
+                    **options,
                 )
         except Exception as err:  # llama-cpp raises ValueError/RuntimeError
             raise self._load_failure(err, muted.error_lines(), n_ctx) from err
@@ -394,8 +400,11 @@ class LlamaCppBackend(Backend):
         self._vocab = llama_cpp.llama_model_get_vocab(llm.model)
         self._pieces.clear()
         self.exact_drafts = False
+        # Flash attention on several decode threads without a Q8_0 V cache: the
+        # split single-query path (see _context_options).
+        split = options.get("flash_attn") and options["n_threads"] > 1 and "type_v" not in options
         if self.speculative:
-            if self._split_attention:
+            if split:
                 why = "its head size is not a multiple of 32 (see _context_options)"
             elif not self._rows_match_one_token_passes():
                 why = "this llama.cpp build rounds a several-token pass differently here"
@@ -432,7 +441,6 @@ class LlamaCppBackend(Backend):
             # Like llama.cpp's -t: batches (prompts, verification passes) too.
             "n_threads_batch": self.n_threads or None,
         }
-        self._split_attention = False
         if self.speculative and self._on_cpu(llama_cpp):
             options["flash_attn"] = True
             if threads > 1:
@@ -442,8 +450,6 @@ class LlamaCppBackend(Backend):
                 head_v = int(header.get(f"{arch}.attention.value_length") or width)
                 if head_v > 0 and head_v % 32 == 0:
                     options["type_v"] = _GGML_TYPE_Q8_0
-                else:
-                    self._split_attention = True
         return options
 
     def _rows_match_one_token_passes(self) -> bool:
@@ -453,25 +459,21 @@ class LlamaCppBackend(Backend):
         assumed: another GGUF type, a GPU or a new llama.cpp may round differently.
         """
         llm = self._llm
-        tokens = self._tokenize(PROBE_TEXT)
-        if len(tokens) < 8:
-            return False
-        head, tail = tokens[:-6], tokens[-6:]
+
+        def restart(head: list[int]) -> None:
+            llm.reset()
+            llm.eval(head)
+
         try:
-            llm.reset()
-            llm.eval(head)
-            single = [self._decode_rows([token], llm.n_tokens)[0].copy() for token in tail]
-            llm.reset()
-            llm.eval(head)
-            wide = self._decode_rows(tail, llm.n_tokens)
+            return wide_pass_matches(
+                self._tokenize(PROBE_TEXT), restart,
+                lambda step: self._decode_rows(step, llm.n_tokens).copy(),
+            )
         except Exception as err:  # a failed probe must not fail the load
             logger.warning("speculative exactness check failed: %s", err)
             return False
         finally:
             llm.reset()
-        import numpy as np
-
-        return rows_match(np.stack(single), wide)
 
     def _decode_rows(self, step: list[int], n_past: int) -> Any:
         """One forward pass over `step` at positions n_past...; the logits of every row

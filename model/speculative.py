@@ -34,7 +34,7 @@ Wiring into a draft-and-verify loop (llama.cpp's is in model/llamacpp_backend.py
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,8 +103,32 @@ def rows_match(single: Any, wide: Any) -> bool:
     return bool(single.shape == wide.shape and (single == wide).all())
 
 
-# A short piece of code (what edits copy) for the backends' exactness check.
+# A short piece of code (what edits copy) for the backends' exactness check; its last
+# PROBE_ROWS tokens are evaluated both ways.
 PROBE_TEXT = "def area(width, height):\n    return width * height  # rectangle\n"
+PROBE_ROWS = 6
+
+
+def wide_pass_matches(
+    tokens: Sequence[int],
+    restart: Callable[[list[int]], None],
+    rows: Callable[[list[int]], Any],
+) -> bool:
+    """The backends' load-time exactness check, engine-agnostic.
+
+    `restart(head)` evaluates `head` from an empty cache; `rows(step)` evaluates `step`
+    after what is cached and returns its logits, one row per token (a copy the next call
+    does not overwrite). The probe's tail is decoded one token at a time, then again as
+    one pass after a restart; every row must match bit for bit.
+    """
+    if len(tokens) < PROBE_ROWS + 2:
+        return False
+    head, tail = list(tokens[:-PROBE_ROWS]), list(tokens[-PROBE_ROWS:])
+    restart(head)
+    single = [rows([token])[-1] for token in tail]
+    restart(head)
+    wide = rows(tail)
+    return all(rows_match(row, wide[i]) for i, row in enumerate(single))
 
 
 class DraftLength:

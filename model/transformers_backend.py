@@ -77,7 +77,13 @@ from model.errors import (
     OutOfMemoryError,
 )
 from model.presets import PRESETS, Preset, find
-from model.speculative import PROBE_TEXT, DraftConfig, PromptLookup, rows_match, verify_greedy
+from model.speculative import (
+    PROBE_TEXT,
+    DraftConfig,
+    PromptLookup,
+    verify_greedy,
+    wide_pass_matches,
+)
 
 log = logging.getLogger(__name__)
 
@@ -548,25 +554,20 @@ class TransformersBackend(Backend):
         import torch
         from transformers import DynamicCache
 
-        ids = self._encode(PROBE_TEXT)
-        if len(ids) < 8:
-            return False
-        head, tail = ids[:-6], ids[-6:]
         model, device = self._model, self._model.device
+        cache: list[Any] = []  # the probe's own cache, replaced by each restart
 
-        def run(cache: Any, tokens: list[int]) -> Any:
+        def rows(tokens: list[int]) -> Any:
             step = torch.tensor([tokens], dtype=torch.long, device=device)
-            return model(input_ids=step, past_key_values=cache, use_cache=True).logits[0]
+            return model(input_ids=step, past_key_values=cache[0], use_cache=True).logits[0]
+
+        def restart(head: list[int]) -> None:
+            cache[:] = [DynamicCache()]
+            rows(head)
 
         try:
             with torch.inference_mode():
-                cache = DynamicCache()
-                run(cache, head)
-                single = torch.stack([run(cache, [token])[-1] for token in tail])
-                cache = DynamicCache()
-                run(cache, head)
-                wide = run(cache, tail)
-                return rows_match(single, wide)
+                return wide_pass_matches(self._encode(PROBE_TEXT), restart, rows)
         except Exception as err:  # a failed probe must not fail the load
             log.warning("speculative exactness check failed: %s", err)
             return False
