@@ -5,15 +5,32 @@ Importing this module must stay cheap (server start-up time is measured), so
 :func:`get_language` / :func:`get_parser` / :func:`parse`. Grammars come from the
 individual ``tree-sitter-<lang>`` wheels, which work offline (never the
 language pack, which downloads grammars at run time).
+
+The table itself is data, ``languages.json`` next to this file, read once at
+import (a few kB of stdlib ``json``). It is a list, in lookup priority order
+(the first language claiming a language id, extension or file name wins). Each
+entry names :class:`LanguageSpec` fields (lists for tuples and sets, ``[open,
+close]`` pairs for block comments) plus three loader keys:
+
+* ``"extends": "<id>"``: start from an earlier entry's fields (all but ``id``);
+  the entry's own fields replace the inherited ones.
+* ``"add": {"<set field>": [...]}``: node types added to the inherited set, so
+  TSX/TypeScript/JavaScript and C++/C share their sets instead of repeating them.
+* ``"notes"``: a comment for readers, ignored.
+
+Unknown fields, wrong value types and bad ``extends`` fail at import with the
+language named, rather than leaving a spec silently half built.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import threading
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from tree_sitter import Language, Parser, Tree
@@ -73,407 +90,96 @@ class LanguageSpec:
     grammar_function: str = "language"
 
 
-def _fs(*names: str) -> frozenset[str]:
-    return frozenset(names)
+_DATA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "languages.json")
+_LOADER_KEYS = frozenset({"extends", "add", "notes"})  # entry keys that are not spec fields
 
 
-_C_BLOCKS = _fs(
-    "if_statement", "for_statement", "while_statement", "do_statement", "switch_statement"
-)
-_JS_DEFS = _fs(
-    "function_declaration",
-    "generator_function_declaration",
-    "class_declaration",
-    "method_definition",
-)
-_JS_BLOCKS = _fs(
-    "if_statement",
-    "for_statement",
-    "for_in_statement",
-    "while_statement",
-    "do_statement",
-    "try_statement",
-    "switch_statement",
-)
-_JS_LAMBDAS = _fs("arrow_function", "function_expression", "function", "generator_function")
-_JS_BINDINGS = _fs(
-    "variable_declarator",
-    "assignment_expression",
-    "pair",
-    "field_definition",
-    "public_field_definition",
-)
-_JS_IMPORT_RE = r"^\s*(?:(?:const|let|var)\s+[^=]+=\s*)?require\s*\("
-_TS_DEFS = _JS_DEFS | _fs(
-    "abstract_class_declaration",
-    "interface_declaration",
-    "type_alias_declaration",
-    "enum_declaration",
-    "function_signature",
-    "method_signature",
-    "abstract_method_signature",
-    "internal_module",
-    "module",
-)
-_TS_CLASSES = _fs(
-    "class_declaration", "abstract_class_declaration", "interface_declaration", "class"
-)
-_C_DEFS = _fs("function_definition", "struct_specifier", "union_specifier", "enum_specifier")
-_C_BODY_REQUIRED = _fs("struct_specifier", "union_specifier", "enum_specifier", "class_specifier")
+def _strings(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
-LANGUAGES: tuple[LanguageSpec, ...] = (
-    LanguageSpec(
-        id="python",
-        fence="python",
-        line_comments=("#",),
-        block_comments=(),  # docstrings are strings, not comments
-        comment_node_types=_fs("comment"),
-        definition_node_types=_fs(
-            "function_definition", "class_definition", "decorated_definition"
-        ),
-        block_node_types=_fs(
-            "if_statement",
-            "for_statement",
-            "while_statement",
-            "try_statement",
-            "with_statement",
-            "match_statement",
-        ),
-        import_node_types=_fs(
-            "import_statement", "import_from_statement", "future_import_statement"
-        ),
-        class_node_types=_fs("class_definition"),
-        wrapper_node_types=_fs("decorated_definition"),
-        extensions=(".py", ".pyi", ".pyw"),
-        language_ids=("python",),
-        grammar_module="tree_sitter_python",
+def _pairs(value: object) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(pair, list) and len(pair) == 2 and _strings(pair) for pair in value
+    )
+
+
+# Per LanguageSpec field type: what the JSON value must be, its check, its conversion.
+_Converter = tuple[str, Callable[[Any], bool], Callable[[Any], object]]
+_CONVERTERS: dict[str, _Converter] = {
+    "str": ("a string", lambda v: isinstance(v, str), str),
+    "str | None": ("a string or null", lambda v: v is None or isinstance(v, str), lambda v: v),
+    "tuple[str, ...]": ("a list of strings", _strings, tuple),
+    "tuple[tuple[str, str], ...]": (
+        "a list of [open, close] string pairs",
+        _pairs,
+        lambda v: tuple(tuple(pair) for pair in v),
     ),
-    LanguageSpec(
-        id="javascript",
-        fence="javascript",
-        line_comments=("//",),
-        block_comments=(("/*", "*/"),),
-        comment_node_types=_fs("comment"),
-        definition_node_types=_JS_DEFS,
-        block_node_types=_JS_BLOCKS,
-        import_node_types=_fs("import_statement"),
-        class_node_types=_fs("class_declaration", "class"),
-        wrapper_node_types=_fs("export_statement"),
-        attachment_node_types=_fs("decorator"),
-        lambda_node_types=_JS_LAMBDAS,
-        binding_node_types=_JS_BINDINGS,
-        import_pattern=_JS_IMPORT_RE,
-        extensions=(".js", ".mjs", ".cjs", ".jsx"),
-        language_ids=("javascript", "javascriptreact"),
-        grammar_module="tree_sitter_javascript",
-    ),
-    LanguageSpec(
-        id="typescript",
-        fence="ts",
-        line_comments=("//",),
-        block_comments=(("/*", "*/"),),
-        comment_node_types=_fs("comment"),
-        definition_node_types=_TS_DEFS,
-        block_node_types=_JS_BLOCKS,
-        import_node_types=_fs("import_statement"),
-        class_node_types=_TS_CLASSES,
-        wrapper_node_types=_fs("export_statement", "ambient_declaration"),
-        attachment_node_types=_fs("decorator"),
-        lambda_node_types=_JS_LAMBDAS,
-        binding_node_types=_JS_BINDINGS,
-        import_pattern=_JS_IMPORT_RE,
-        extensions=(".ts", ".mts", ".cts"),
-        language_ids=("typescript",),
-        grammar_module="tree_sitter_typescript",
-        grammar_function="language_typescript",
-    ),
-    LanguageSpec(
-        id="tsx",
-        fence="tsx",
-        line_comments=("//",),
-        block_comments=(("/*", "*/"),),
-        comment_node_types=_fs("comment"),
-        definition_node_types=_TS_DEFS,
-        block_node_types=_JS_BLOCKS,
-        import_node_types=_fs("import_statement"),
-        class_node_types=_TS_CLASSES,
-        wrapper_node_types=_fs("export_statement", "ambient_declaration"),
-        attachment_node_types=_fs("decorator"),
-        lambda_node_types=_JS_LAMBDAS,
-        binding_node_types=_JS_BINDINGS,
-        import_pattern=_JS_IMPORT_RE,
-        extensions=(".tsx",),
-        language_ids=("typescriptreact",),
-        grammar_module="tree_sitter_typescript",
-        grammar_function="language_tsx",
-    ),
-    LanguageSpec(
-        id="go",
-        fence="go",
-        line_comments=("//",),
-        block_comments=(("/*", "*/"),),
-        comment_node_types=_fs("comment"),
-        definition_node_types=_fs("function_declaration", "method_declaration", "type_declaration"),
-        block_node_types=_fs(
-            "if_statement",
-            "for_statement",
-            "expression_switch_statement",
-            "type_switch_statement",
-            "select_statement",
-        ),
-        import_node_types=_fs("package_clause", "import_declaration"),
-        class_node_types=_fs("type_declaration"),
-        lambda_node_types=_fs("func_literal"),
-        binding_node_types=_fs("short_var_declaration", "var_spec", "assignment_statement"),
-        extensions=(".go",),
-        language_ids=("go",),
-        grammar_module="tree_sitter_go",
-    ),
-    LanguageSpec(
-        id="rust",
-        fence="rust",
-        line_comments=("//",),
-        block_comments=(("/*", "*/"),),
-        comment_node_types=_fs("line_comment", "block_comment"),
-        definition_node_types=_fs(
-            "function_item",
-            "function_signature_item",
-            "impl_item",
-            "struct_item",
-            "trait_item",
-            "enum_item",
-            "mod_item",
-            "union_item",
-            "macro_definition",
-        ),
-        block_node_types=_fs(
-            "if_expression",
-            "for_expression",
-            "while_expression",
-            "loop_expression",
-            "match_expression",
-        ),
-        import_node_types=_fs("use_declaration", "extern_crate_declaration"),
-        class_node_types=_fs("impl_item", "trait_item", "mod_item"),
-        attachment_node_types=_fs("attribute_item"),
-        extensions=(".rs",),
-        language_ids=("rust",),
-        grammar_module="tree_sitter_rust",
-    ),
-    LanguageSpec(
-        id="java",
-        fence="java",
-        line_comments=("//",),
-        block_comments=(("/*", "*/"),),
-        comment_node_types=_fs("line_comment", "block_comment"),
-        definition_node_types=_fs(
-            "method_declaration",
-            "constructor_declaration",
-            "compact_constructor_declaration",
-            "class_declaration",
-            "interface_declaration",
-            "enum_declaration",
-            "record_declaration",
-            "annotation_type_declaration",
-        ),
-        block_node_types=_fs(
-            "if_statement",
-            "for_statement",
-            "enhanced_for_statement",
-            "while_statement",
-            "do_statement",
-            "try_statement",
-            "try_with_resources_statement",
-            "switch_expression",
-            "synchronized_statement",
-        ),
-        import_node_types=_fs("package_declaration", "import_declaration"),
-        class_node_types=_fs(
-            "class_declaration", "interface_declaration", "enum_declaration", "record_declaration"
-        ),
-        extensions=(".java",),
-        language_ids=("java",),
-        grammar_module="tree_sitter_java",
-    ),
-    LanguageSpec(
-        id="c",
-        fence="c",
-        line_comments=("//",),
-        block_comments=(("/*", "*/"),),
-        comment_node_types=_fs("comment"),
-        definition_node_types=_C_DEFS,
-        block_node_types=_C_BLOCKS,
-        import_node_types=_fs("preproc_include"),
-        class_node_types=_fs("struct_specifier", "union_specifier"),
-        wrapper_node_types=_fs("type_definition"),
-        body_required_types=_C_BODY_REQUIRED,
-        import_container_types=_fs("preproc_ifdef", "preproc_if"),
-        extensions=(".c", ".h"),
-        language_ids=("c",),
-        grammar_module="tree_sitter_c",
-    ),
-    LanguageSpec(
-        id="cpp",
-        fence="cpp",
-        line_comments=("//",),
-        block_comments=(("/*", "*/"),),
-        comment_node_types=_fs("comment"),
-        definition_node_types=_C_DEFS | _fs("class_specifier"),
-        block_node_types=_C_BLOCKS | _fs("for_range_loop", "try_statement"),
-        import_node_types=_fs("preproc_include", "using_declaration"),
-        class_node_types=_fs(
-            "class_specifier", "struct_specifier", "union_specifier", "namespace_definition"
-        ),
-        wrapper_node_types=_fs("template_declaration", "type_definition"),
-        lambda_node_types=_fs("lambda_expression"),
-        binding_node_types=_fs("init_declarator"),
-        body_required_types=_C_BODY_REQUIRED,
-        import_container_types=_fs("preproc_ifdef", "preproc_if"),
-        extensions=(".cc", ".cpp", ".cxx", ".c++", ".hpp", ".hh", ".hxx", ".h++", ".ipp", ".inl"),
-        language_ids=("cpp", "cuda-cpp"),
-        grammar_module="tree_sitter_cpp",
-    ),
-    LanguageSpec(
-        id="csharp",
-        fence="csharp",
-        line_comments=("//",),
-        block_comments=(("/*", "*/"),),
-        comment_node_types=_fs("comment"),
-        definition_node_types=_fs(
-            "method_declaration",
-            "constructor_declaration",
-            "destructor_declaration",
-            "operator_declaration",
-            "conversion_operator_declaration",
-            "property_declaration",
-            "local_function_statement",
-            "class_declaration",
-            "struct_declaration",
-            "interface_declaration",
-            "enum_declaration",
-            "record_declaration",
-            "delegate_declaration",
-        ),
-        block_node_types=_fs(
-            "if_statement",
-            "for_statement",
-            "foreach_statement",
-            "while_statement",
-            "do_statement",
-            "try_statement",
-            "using_statement",
-            "switch_statement",
-            "lock_statement",
-        ),
-        import_node_types=_fs("using_directive", "file_scoped_namespace_declaration"),
-        class_node_types=_fs(
-            "class_declaration",
-            "struct_declaration",
-            "interface_declaration",
-            "record_declaration",
-            "enum_declaration",
-            "namespace_declaration",
-        ),
-        extensions=(".cs", ".csx"),
-        language_ids=("csharp",),
-        grammar_module="tree_sitter_c_sharp",
-    ),
-    LanguageSpec(
-        id="ruby",
-        fence="ruby",
-        line_comments=("#",),
-        block_comments=(("=begin", "=end"),),
-        comment_node_types=_fs("comment"),
-        definition_node_types=_fs(
-            "method", "singleton_method", "class", "module", "singleton_class"
-        ),
-        block_node_types=_fs("if", "unless", "while", "until", "for", "case", "begin"),
-        import_node_types=_fs(),
-        class_node_types=_fs("class", "module", "singleton_class"),
-        import_pattern=r"^\s*(?:require|require_relative|load)\b",
-        extensions=(".rb", ".rake", ".gemspec", ".ru"),
-        filenames=("rakefile", "gemfile", "guardfile", "podfile", "vagrantfile"),
-        language_ids=("ruby",),
-        grammar_module="tree_sitter_ruby",
-    ),
-    LanguageSpec(
-        id="php",
-        fence="php",
-        line_comments=("//", "#"),
-        block_comments=(("/*", "*/"),),
-        comment_node_types=_fs("comment"),
-        definition_node_types=_fs(
-            "function_definition",
-            "method_declaration",
-            "class_declaration",
-            "interface_declaration",
-            "trait_declaration",
-            "enum_declaration",
-        ),
-        block_node_types=_fs(
-            "if_statement",
-            "for_statement",
-            "foreach_statement",
-            "while_statement",
-            "do_statement",
-            "try_statement",
-            "switch_statement",
-        ),
-        import_node_types=_fs("namespace_definition", "namespace_use_declaration"),
-        class_node_types=_fs(
-            "class_declaration", "interface_declaration", "trait_declaration", "enum_declaration"
-        ),
-        lambda_node_types=_fs("anonymous_function", "anonymous_function_creation_expression"),
-        binding_node_types=_fs("assignment_expression"),
-        import_pattern=r"^\s*(?:require|require_once|include|include_once)\b",
-        extensions=(".php", ".phtml", ".php8"),
-        language_ids=("php",),
-        grammar_module="tree_sitter_php",
-        grammar_function="language_php",  # handles the leading <?php tag
-    ),
-    LanguageSpec(
-        id="bash",
-        fence="bash",
-        line_comments=("#",),
-        block_comments=(),
-        comment_node_types=_fs("comment"),
-        definition_node_types=_fs("function_definition"),
-        block_node_types=_fs(
-            "if_statement",
-            "for_statement",
-            "c_style_for_statement",
-            "while_statement",
-            "case_statement",
-        ),
-        import_node_types=_fs(),
-        class_node_types=_fs(),
-        import_pattern=r"^\s*(?:source|\.)\s+\S",
-        extensions=(".sh", ".bash", ".bats"),
-        filenames=(".bashrc", ".bash_profile", ".profile"),
-        language_ids=("shellscript", "bash", "sh"),
-        grammar_module="tree_sitter_bash",
-    ),
-    LanguageSpec(
-        id="lua",
-        fence="lua",
-        line_comments=("--",),
-        block_comments=(("--[[", "]]"), ("--[=[", "]=]"), ("--[==[", "]==]")),
-        comment_node_types=_fs("comment"),
-        definition_node_types=_fs("function_declaration"),
-        block_node_types=_fs(
-            "if_statement", "for_statement", "while_statement", "repeat_statement", "do_statement"
-        ),
-        import_node_types=_fs(),
-        class_node_types=_fs(),
-        lambda_node_types=_fs("function_definition"),
-        binding_node_types=_fs("assignment_statement", "field"),
-        import_pattern=r"^\s*(?:local\s+[\w\s,]+=\s*)?require\b",
-        extensions=(".lua",),
-        language_ids=("lua",),
-        grammar_module="tree_sitter_lua",
-    ),
-)
+    "frozenset[str]": ("a list of strings", _strings, frozenset),
+}
+_FIELD_TYPES: dict[str, str] = {field.name: str(field.type) for field in fields(LanguageSpec)}
+
+
+def _field_value(where: str, name: str, value: object) -> object:
+    kind = _FIELD_TYPES.get(name)
+    if kind is None:
+        known = ", ".join(sorted(set(_FIELD_TYPES) | _LOADER_KEYS))
+        raise ValueError(f"{where}: unknown field {name!r} (known: {known})")
+    expected, valid, build = _CONVERTERS[kind]
+    if not valid(value):
+        raise ValueError(f"{where}: field {name!r} must be {expected}, got {value!r}")
+    return build(value)
+
+
+def specs_from_data(
+    entries: Sequence[Mapping[str, Any]], source: str = "languages data"
+) -> tuple[LanguageSpec, ...]:
+    """Build the specs from parsed JSON entries (see the module docstring for the format).
+
+    Raises ``ValueError`` naming the language and the field for malformed data.
+    """
+    if not isinstance(entries, list):
+        raise ValueError(f"{source}: expected a list of languages")
+    resolved: dict[str, dict[str, Any]] = {}
+    specs: list[LanguageSpec] = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+            raise ValueError(f"{source}: entry {index} has no string 'id'")
+        where = f"{source}: language {entry['id']!r}"
+        if entry["id"] in resolved:
+            raise ValueError(f"{where}: duplicate id")
+        values: dict[str, Any] = {}
+        parent = entry.get("extends")
+        if parent is not None:
+            if not isinstance(parent, str) or parent not in resolved:
+                raise ValueError(f"{where}: extends {parent!r}, which is not an earlier entry")
+            values.update(resolved[parent])
+        for name, value in entry.items():
+            if name not in _LOADER_KEYS:
+                values[name] = _field_value(where, name, value)
+        added = entry.get("add", {})
+        if not isinstance(added, dict):
+            raise ValueError(f"{where}: 'add' must map set fields to lists")
+        for name, value in added.items():
+            if _FIELD_TYPES.get(name) != "frozenset[str]" or name in entry:
+                raise ValueError(f"{where}: 'add' needs a set field not also set here: {name!r}")
+            extra = _field_value(where, name, value)
+            values[name] = values.get(name, frozenset()) | extra
+        try:
+            spec = LanguageSpec(**values)
+        except TypeError as error:
+            raise ValueError(f"{where}: {error}") from None
+        resolved[spec.id] = values
+        specs.append(spec)
+    return tuple(specs)
+
+
+def _load(path: str) -> tuple[LanguageSpec, ...]:
+    with open(path, encoding="utf-8") as data:
+        return specs_from_data(json.load(data), os.path.basename(path))
+
+
+LANGUAGES: tuple[LanguageSpec, ...] = _load(_DATA_FILE)
 
 _BY_ID: dict[str, LanguageSpec] = {}
 _BY_EXT: dict[str, LanguageSpec] = {}
