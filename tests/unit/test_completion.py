@@ -298,7 +298,7 @@ def test_stop_strings() -> None:
 
 
 def test_auto_completion_model_is_a_base_preset_and_names_pass_through() -> None:
-    from lsp_server.features.inline_completion import resolve_completion_model
+    from lsp_server.completion.model_choice import resolve_completion_model
     from model.presets import PRESETS
 
     auto = resolve_completion_model("auto")
@@ -309,16 +309,16 @@ def test_auto_completion_model_is_a_base_preset_and_names_pass_through() -> None
 def test_typing_never_starts_a_download_of_the_edit_model(tmp_path: object) -> None:
     from pathlib import Path
 
-    from lsp_server.features.inline_completion import _loads_without_download
+    from lsp_server.completion.model_choice import loads_without_download
     from lsp_server.settings import Settings
     from model.download import local_gguf_path
 
     folder = Path(str(tmp_path))
     preset = Settings(model="starcoder2-3b", models_dir=str(folder))
-    assert not _loads_without_download(preset)  # not downloaded yet
+    assert not loads_without_download(preset)  # not downloaded yet
     local_gguf_path("starcoder2-3b", folder).write_bytes(b"GGUF")
-    assert _loads_without_download(preset)
-    assert _loads_without_download(Settings(model=str(folder / "mine.gguf")))
-    assert _loads_without_download(Settings(backend="openai", endpoint="http://h"))
-    assert not _loads_without_download(Settings(model="bigcode/starcoder2-3b",
+    assert loads_without_download(preset)
+    assert loads_without_download(Settings(model=str(folder / "mine.gguf")))
+    assert loads_without_download(Settings(backend="openai", endpoint="http://h"))
+    assert not loads_without_download(Settings(model="bigcode/starcoder2-3b",
                                                 models_dir=str(folder)))
