@@ -3,7 +3,10 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 vi.mock('vscode-languageclient', () => ({ WorkDoneProgress: { type: { method: '$/progress' } } }));
 
 import * as vscode from 'vscode';
-import { Commands, Host, progressMessage, shorten } from '../../src/commands';
+import { Commands } from '../../src/commands';
+import type { Host } from '../../src/commands/host';
+import { shorten } from '../../src/commands/messages';
+import { progressMessage } from '../../src/commands/stream';
 import { InstructionHistory } from '../../src/history';
 import { PREVIEW_SCHEME, PreviewManager } from '../../src/preview';
 import { FakeDocument, Position, Selection, mock } from './vscode-mock';
