@@ -16,7 +16,12 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from model.errors import GenerationError, ModelError
+from model.errors import GenerationError, ModelError, ModelLoadError
+
+# Default context when the caller asks for the model's own (n_ctx=0): StarCoder2 is
+# trained on 16k tokens, but a 16k KV cache costs too much memory for an editor helper.
+# The same cap for every backend, so prompts are budgeted identically whichever serves.
+MAX_DEFAULT_CONTEXT = 8192
 
 
 @dataclass
@@ -109,17 +114,90 @@ class ModelInfo:
     uses_chat_api: bool = False
 
 
+def context_size(requested: int, trained: int) -> int:
+    """The context to run with: what was asked for, else the model's own up to the cap."""
+    return requested if requested > 0 else min(trained, MAX_DEFAULT_CONTEXT)
+
+
+def token_budget(prompt_tokens: int, n_ctx: int, max_tokens: int) -> int:
+    """How many tokens the answer may have; a clear error for a prompt that cannot run."""
+    if not prompt_tokens:
+        raise GenerationError("The prompt is empty.")
+    if prompt_tokens >= n_ctx:
+        raise GenerationError(
+            f"The prompt has {prompt_tokens} tokens but the model's context is {n_ctx}; "
+            "select less code."
+        )
+    return min(max_tokens, n_ctx - prompt_tokens)
+
+
+def _no_progress(_progress: LoadProgress) -> None:
+    pass
+
+
+def _close(stream: Iterator[str]) -> None:
+    """Close an engine's generator, so its cleanup (stopping the model) runs now."""
+    close = getattr(stream, "close", None)
+    if close is not None:
+        close()
+
+
 class Backend(ABC):
     """An inference engine. Subclasses must be safe to call from a worker thread."""
 
     name: str = "backend"
+    # Prompt-lookup speculative decoding for requests with a draft_source (edits);
+    # False forces plain decoding whatever the request says.
+    speculative: bool = False
     # True once the loaded model was checked to verify drafts exactly (a row of a wide
     # pass computed bit for bit as a one-token pass): GenerationRequest.exact_drafts.
     exact_drafts: bool = False
+    # Engines whose KV cache and sampler belong to the model serve one stream at a time.
+    one_stream_at_a_time: bool = False
 
-    @abstractmethod
+    def __init__(self) -> None:
+        self._info: ModelInfo | None = None
+        self._load_lock = threading.Lock()
+        self._generate_lock = threading.Lock()
+
     def load(self, progress: ProgressCallback | None = None) -> ModelInfo:
-        """Load (downloading first if needed). Idempotent. Raises ModelError subclasses."""
+        """Load (downloading first if needed). Idempotent. Raises ModelError subclasses,
+        each also reported to `progress` as the "error" stage.
+
+        The shared frame (one load at a time, the ready/error reports) lives here;
+        engines implement `_load`.
+        """
+        report = progress or _no_progress
+        with self._load_lock:
+            if self._info is not None:
+                report(LoadProgress("ready", self._ready_message(self._info)))
+                return self._info
+            try:
+                self._info = self._load(report)
+            except ModelError as err:
+                report(LoadProgress("error", str(err)))
+                raise
+            report(LoadProgress("ready", self._ready_message(self._info), 1.0))
+            return self._info
+
+    def _load(self, report: ProgressCallback) -> ModelInfo:
+        """The engine's load (called by load(), under its lock)."""
+        raise NotImplementedError
+
+    def _ready_message(self, info: ModelInfo) -> str:
+        return f"{info.name} is loaded"
+
+    def _drafts_wanted(self, request: GenerationRequest) -> bool:
+        """Whether `request` may be decoded speculatively by this backend.
+
+        Drafting needs greedy decoding (a sampled token cannot be verified by argmax),
+        text to copy from (`request.draft_source`, the code being edited; None when the
+        request is not an edit), the `speculative` flag, and, for a request that wants
+        plain decoding's exact output, a passed load-time check.
+        """
+        if request.draft_source is None or request.temperature > 0 or not self.speculative:
+            return False
+        return self.exact_drafts or not request.exact_drafts
 
     def generate(
         self,
@@ -130,19 +208,39 @@ class Backend(ABC):
         """Stream text pieces; stop promptly once `cancel` is set.
 
         Stop strings are not included in the output. `stats`, when given, is filled in.
-        The shared frame (stats, the loaded check, one stream at a time, marking a failed
-        stream) lives here; engines implement `_generate`.
+        The shared frame (stats, the loaded check, one stream at a time, stop strings,
+        marking a failed stream) lives here; engines implement `_generate`, and a stop
+        string ends the engine's stream by closing it.
         """
         stats = stats if stats is not None else GenerationStats()
         stats.backend = self.name
         if not self.is_loaded:
             raise GenerationError("The model is not loaded yet.")
         with self._generation_guard():
+            stream = self._generate(request, cancel, stats)
+            stops = StopStringFilter(self._stop_strings(request))
             try:
-                yield from self._generate(request, cancel, stats)
+                for piece in stream:
+                    text = stops.feed(piece)
+                    if text:
+                        yield text
+                    if stops.stopped:
+                        _close(stream)  # the engine stops generating (its cleanup runs)
+                        stats.finish("stop")
+                        return
+                if stats.stop_reason != "cancelled":
+                    tail = stops.flush()
+                    if tail:
+                        yield tail
             except ModelError:
                 stats.finish("error")
                 raise
+            finally:
+                _close(stream)
+
+    def _stop_strings(self, request: GenerationRequest) -> tuple[str, ...]:
+        """The stop strings the engine's text is cut at."""
+        return request.stop
 
     @property
     @abstractmethod
@@ -150,23 +248,26 @@ class Backend(ABC):
         """Whether load() has succeeded (and close() has not been called since)."""
 
     def _generation_guard(self) -> AbstractContextManager[object]:
-        """Held for a whole stream; engines that serve one stream at a time lock here."""
-        return nullcontext()
+        """Held for a whole stream."""
+        return self._generate_lock if self.one_stream_at_a_time else nullcontext()
 
     @abstractmethod
     def _generate(
         self, request: GenerationRequest, cancel: threading.Event, stats: GenerationStats
     ) -> Iterator[str]:
-        """The engine's stream (called by generate())."""
+        """The engine's text, ending with stats.finish(reason) ("eos", "length",
+        "cancelled"); called by generate(), which cuts it at stop strings."""
 
     @abstractmethod
     def count_tokens(self, text: str) -> int:
         """Tokens `text` takes in this model (for prompt budgets)."""
 
     @property
-    @abstractmethod
     def info(self) -> ModelInfo:
         """Model facts; only valid after load()."""
+        if self._info is None:
+            raise ModelLoadError("The model is not loaded yet.")
+        return self._info
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the model's memory."""
@@ -224,6 +325,7 @@ class StopStringFilter:
 
 
 __all__ = [
+    "MAX_DEFAULT_CONTEXT",
     "Backend",
     "GenerationRequest",
     "GenerationStats",
@@ -233,4 +335,6 @@ __all__ = [
     "ProgressCallback",
     "StopStringFilter",
     "collect",
+    "context_size",
+    "token_budget",
 ]

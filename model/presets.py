@@ -32,6 +32,25 @@ class Preset:
         return next(iter(self.gguf.values()), None)
 
 
+def _base_model(size: str, use: str, params_b: float, q4_gb: float, q8_gb: float) -> Preset:
+    """A StarCoder2 base model: fill-in-the-middle, GGUFs from second-state."""
+    name = f"starcoder2-{size}"
+    repo = f"second-state/StarCoder2-{size.upper()}-GGUF"
+    return Preset(
+        name=name,
+        description=f"StarCoder2-{size.upper()} base: {use}",
+        hf_repo=f"bigcode/{name}",
+        prompt_family="tech-assistant",
+        context_length=16384,
+        kind="base",
+        params_b=params_b,
+        gguf={
+            "Q4_K_M": GgufFile(repo, f"{name}-Q4_K_M.gguf", q4_gb),
+            "Q8_0": GgufFile(repo, f"{name}-Q8_0.gguf", q8_gb),
+        },
+    )
+
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
@@ -55,57 +74,9 @@ PRESETS: dict[str, Preset] = {
                 ),
             },
         ),
-        Preset(
-            name="starcoder2-3b",
-            description="StarCoder2-3B base: fast fill-in-the-middle completion",
-            hf_repo="bigcode/starcoder2-3b",
-            prompt_family="tech-assistant",
-            context_length=16384,
-            kind="base",
-            params_b=3.0,
-            gguf={
-                "Q4_K_M": GgufFile(
-                    "second-state/StarCoder2-3B-GGUF", "starcoder2-3b-Q4_K_M.gguf", 1.85
-                ),
-                "Q8_0": GgufFile(
-                    "second-state/StarCoder2-3B-GGUF", "starcoder2-3b-Q8_0.gguf", 3.22
-                ),
-            },
-        ),
-        Preset(
-            name="starcoder2-7b",
-            description="StarCoder2-7B base: fill-in-the-middle completion",
-            hf_repo="bigcode/starcoder2-7b",
-            prompt_family="tech-assistant",
-            context_length=16384,
-            kind="base",
-            params_b=7.2,
-            gguf={
-                "Q4_K_M": GgufFile(
-                    "second-state/StarCoder2-7B-GGUF", "starcoder2-7b-Q4_K_M.gguf", 4.4
-                ),
-                "Q8_0": GgufFile(
-                    "second-state/StarCoder2-7B-GGUF", "starcoder2-7b-Q8_0.gguf", 7.6
-                ),
-            },
-        ),
-        Preset(
-            name="starcoder2-15b",
-            description="StarCoder2-15B base: best fill-in-the-middle quality",
-            hf_repo="bigcode/starcoder2-15b",
-            prompt_family="tech-assistant",
-            context_length=16384,
-            kind="base",
-            params_b=16.0,
-            gguf={
-                "Q4_K_M": GgufFile(
-                    "second-state/StarCoder2-15B-GGUF", "starcoder2-15b-Q4_K_M.gguf", 9.9
-                ),
-                "Q8_0": GgufFile(
-                    "second-state/StarCoder2-15B-GGUF", "starcoder2-15b-Q8_0.gguf", 17.0
-                ),
-            },
-        ),
+        _base_model("3b", "fast fill-in-the-middle completion", 3.0, 1.85, 3.22),
+        _base_model("7b", "fill-in-the-middle completion", 7.2, 4.4, 7.6),
+        _base_model("15b", "best fill-in-the-middle quality", 16.0, 9.9, 17.0),
         Preset(
             name="starcoder-gpteacher-code-instruct",
             description="StarCoder 15B tuned on GPTeacher codegen (Alpaca prompts); "
@@ -120,6 +91,15 @@ PRESETS: dict[str, Preset] = {
 }
 
 DEFAULT_EDIT_PRESET = "starcoder2-15b-instruct-v0.1"
+STARCODER2_INSTRUCT = "starcoder2-instruct"
+
+
+def family_from_chat_template(template: str | None) -> str | None:
+    """StarCoder2-Instruct's family for a chat template in its style (a GGUF or tokenizer
+    that names no preset); None: prompt with the template itself."""
+    if template and "### Instruction" in template and "### Response" in template:
+        return STARCODER2_INSTRUCT
+    return None
 
 
 def default_completion_preset(memory_gb: float) -> str:

@@ -19,7 +19,8 @@ with `rows_match` on the loaded model before it drafts (see the backends).
 This module knows nothing about engines: it works on token ids. A backend supplies the
 verification pass and rolls its KV cache back past the rejected tokens.
 
-Wiring into a draft-and-verify loop (llama.cpp's is in model/llamacpp_backend.py)::
+Wiring into a draft-and-verify loop (llama.cpp's is in
+model/llamacpp_backend/speculative_loop.py)::
 
     lookup = PromptLookup(source_ids, prompt_ids, config)
     last = first greedy token after the prompt; lookup.observe([last]); emit last
@@ -34,6 +35,7 @@ Wiring into a draft-and-verify loop (llama.cpp's is in model/llamacpp_backend.py
 from __future__ import annotations
 
 import bisect
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -68,6 +70,18 @@ class DraftConfig:
     p_init: float = 0.7
     cost_ratio: float = 0.3
     even_widths: bool = False
+
+
+# DraftConfig.cost_ratio on a GPU: a wider verification pass costs almost nothing more.
+GPU_COST_RATIO = 0.05
+
+
+def gpu_draft_config(config: DraftConfig) -> DraftConfig:
+    """A wide pass costs almost nothing more than a one-token pass on a GPU, so draft
+    longer there (unless the caller chose the cost themselves)."""
+    if config.cost_ratio == DraftConfig.cost_ratio:
+        return dataclasses.replace(config, cost_ratio=GPU_COST_RATIO)
+    return config
 
 
 @dataclass(frozen=True)

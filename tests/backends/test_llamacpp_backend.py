@@ -262,17 +262,17 @@ def test_load_mutes_only_the_loading_thread(
     tiny_model: TinyModel, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Other threads keep their stderr while llama.cpp loads (no process-wide redirect)."""
-    import model.llamacpp_backend as module
+    from model.llamacpp_backend import backend as module
 
     started, release = threading.Event(), threading.Event()
-    real_class = module._llama_class
+    real_class = module.counting_llama_class
 
     def slow_class(llama_cpp: object) -> object:
         started.set()
         release.wait(10)
         return real_class(llama_cpp)
 
-    module._llama_class = slow_class  # type: ignore[assignment]
+    module.counting_llama_class = slow_class  # type: ignore[assignment]
     try:
         loader = threading.Thread(
             target=LlamaCppBackend(str(tiny_model.gguf_path)).load, daemon=True
@@ -283,7 +283,7 @@ def test_load_mutes_only_the_loading_thread(
         release.set()
         loader.join(30)
     finally:
-        module._llama_class = real_class  # type: ignore[assignment]
+        module.counting_llama_class = real_class  # type: ignore[assignment]
     assert "from another thread" in capsys.readouterr().err
 
 

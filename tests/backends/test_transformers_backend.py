@@ -26,8 +26,8 @@ from tests.fixtures.tiny_model import TinyModel
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from model import transformers_backend as tb
-from model.transformers_backend import TransformersBackend
+from model.transformers_backend import TransformersBackend, fast_decode, memory, prefix_cache
+from model.transformers_backend import backend as backend_module
 
 PROMPT = (
     "<|endoftext|>You are an exceptionally intelligent coding assistant that consistently "
@@ -176,7 +176,7 @@ def test_generation_oom_is_reported_and_the_server_stays_up(
         list(backend.generate(GenerationRequest(PROMPT, max_tokens=4), threading.Event(),
                               stats))
     assert stats.stop_reason == "error"
-    assert backend._cache is None and backend._cache_ids == []  # not trusted after a failure
+    assert backend._prefix.kv is None and backend._prefix.ids == []  # not trusted after a failure
     monkeypatch.undo()
     assert run(backend, max_tokens=2)[1].completion_tokens == 2
 
@@ -184,16 +184,16 @@ def test_generation_oom_is_reported_and_the_server_stays_up(
 def test_static_cache_path_gives_the_same_tokens(backend: TransformersBackend) -> None:
     """The fast path's static KV cache (compilation itself only happens on CUDA)."""
     reference = "".join(run(backend, max_tokens=20)[0])
-    tb.enable_fast_decode(backend._model, 4096)
+    fast_decode.enable_fast_decode(backend._model, 4096)
     try:
         assert backend._model.generation_config.cache_implementation == "static"
         pieces, stats = run(backend, max_tokens=20)
         assert "".join(pieces) == reference
         # The static cache is not reused: every request evaluates its whole prompt.
         assert stats.prompt_tokens_evaluated == stats.prompt_tokens
-        assert backend._cache is None
+        assert backend._prefix.kv is None
     finally:
-        tb.disable_fast_decode(backend._model)
+        fast_decode.disable_fast_decode(backend._model)
     assert backend._model.generation_config.cache_implementation is None
 
 
@@ -205,7 +205,7 @@ def test_failed_compile_falls_back_with_a_warning(
         model.generation_config.cache_implementation = "static"
         raise RuntimeError("inductor: no C compiler")
 
-    monkeypatch.setattr(tb, "enable_fast_decode", broken)
+    monkeypatch.setattr(backend_module, "enable_fast_decode", broken)
     with caplog.at_level(logging.WARNING):
         backend._run(backend._try_fast_decode).result()
     assert not backend.fast_decode_active
@@ -255,15 +255,15 @@ def test_typing_reuses_the_prompt_prefix_and_output_is_unchanged(
         assert stats.prompt_tokens_evaluated >= 1
         assert "".join(pieces) == run_fresh(fresh, prompt, max_tokens=12), n
         # The cache holds the prompt and all but the last generated token.
-        assert backend._cache_ids[: stats.prompt_tokens] == backend._encode(prompt)
-        assert len(backend._cache_ids) == backend._cache.get_seq_length()
+        assert backend._prefix.ids[: stats.prompt_tokens] == backend._encode(prompt)
+        assert len(backend._prefix.ids) == backend._prefix.kv.get_seq_length()
     # The same prompt again: only its last token runs (it yields the first logits).
     _, again = run(backend, prompt, max_tokens=4)
     assert again.prompt_tokens_evaluated == 1
     # An edit in the middle of the file: everything after the edit is evaluated again.
     edited = CODE.replace("function_20", "function_twenty") + typed
     pieces, stats = run(backend, edited, max_tokens=12)
-    prefix = tb.common_prefix(backend._encode(edited), backend._encode(prompt))
+    prefix = prefix_cache.common_prefix(backend._encode(edited), backend._encode(prompt))
     assert stats.prompt_tokens_evaluated == stats.prompt_tokens - prefix
     assert "".join(pieces) == run_fresh(fresh, edited, max_tokens=12)
 
@@ -275,7 +275,7 @@ def test_a_different_prompt_is_evaluated_whole(backend: TransformersBackend) -> 
     # Sampling keeps the cache consistent too: its own answer is what is cached.
     _, sampled = run(backend, PROMPT, max_tokens=6, temperature=0.8)
     assert sampled.prompt_tokens_evaluated == 1
-    assert len(backend._cache_ids) == backend._cache.get_seq_length()
+    assert len(backend._prefix.ids) == backend._prefix.kv.get_seq_length()
 
 
 def test_cancel_during_prefill_keeps_a_usable_prefix(
@@ -299,8 +299,8 @@ def test_cancel_during_prefill_keeps_a_usable_prefix(
     pieces, stats = run(backend, CODE, cancel=cancel, max_tokens=8)
     assert pieces == [] and stats.stop_reason == "cancelled"
     assert stats.completion_tokens == 0
-    assert stats.prompt_tokens_evaluated == 3 * 64 == len(backend._cache_ids)
-    assert backend._cache.get_seq_length() == 3 * 64
+    assert stats.prompt_tokens_evaluated == 3 * 64 == len(backend._prefix.ids)
+    assert backend._prefix.kv.get_seq_length() == 3 * 64
     monkeypatch.setattr(decoder, "forward", forward)
     # The next request goes on from the evaluated prefix, and answers the same.
     pieces, stats = run(backend, CODE, max_tokens=8)
@@ -317,7 +317,7 @@ def test_cache_is_dropped_on_close_and_load(tiny_model: TinyModel) -> None:
     _, stats = run(model, CODE, max_tokens=2)
     assert stats.prompt_tokens_evaluated == stats.prompt_tokens
     model.close()
-    assert model._cache is None and model._cache_ids == []
+    assert model._prefix.kv is None and model._prefix.ids == []
     model.load()
     _, stats = run(model, CODE, max_tokens=2)
     assert stats.prompt_tokens_evaluated == stats.prompt_tokens
@@ -362,9 +362,9 @@ def test_sliding_window_model_reuses_past_the_window(tiny_model: TinyModel,
 
 
 def test_common_prefix() -> None:
-    assert tb.common_prefix([1, 2, 3], [1, 2, 4, 5]) == 2
-    assert tb.common_prefix([], [1]) == 0
-    assert tb.common_prefix([1, 2], [1, 2, 3]) == 2
+    assert prefix_cache.common_prefix([1, 2, 3], [1, 2, 4, 5]) == 2
+    assert prefix_cache.common_prefix([], [1]) == 0
+    assert prefix_cache.common_prefix([1, 2], [1, 2, 3]) == 2
 
 
 # ---- errors before loading ------------------------------------------------------------
@@ -437,7 +437,7 @@ def test_cuda_asked_without_cuda(tiny_model: TinyModel) -> None:
 def test_too_large_for_memory_fails_before_loading(
     tiny_model: TinyModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tb, "available_memory_gb", lambda device: 0.0001)
+    monkeypatch.setattr(memory, "available_memory_gb", lambda device: 0.0001)
     loaded: list[str] = []
     monkeypatch.setattr("transformers.AutoModelForCausalLM.from_pretrained",
                         lambda *a, **k: loaded.append("weights"))
@@ -456,12 +456,12 @@ def test_parameter_estimate_from_config() -> None:
         model_type="starcoder2", hidden_size=6144, num_hidden_layers=40,
         num_attention_heads=48, num_key_value_heads=4, intermediate_size=24576,
         vocab_size=49152, tie_word_embeddings=False)
-    assert tb.estimate_params(starcoder2_15b) == pytest.approx(15.96e9, rel=0.01)
+    assert memory.estimate_params(starcoder2_15b) == pytest.approx(15.96e9, rel=0.01)
     starcoder_gpt_bigcode = SimpleNamespace(  # StarCoder 1 (15.5B), multi-query attention
         model_type="gpt_bigcode", n_embd=6144, n_layer=40, n_head=48, n_inner=24576,
         vocab_size=49152, multi_query=True)
-    assert tb.estimate_params(starcoder_gpt_bigcode) == pytest.approx(15.5e9, rel=0.02)
-    assert tb.estimate_params(SimpleNamespace()) == 0.0
+    assert memory.estimate_params(starcoder_gpt_bigcode) == pytest.approx(15.5e9, rel=0.02)
+    assert memory.estimate_params(SimpleNamespace()) == 0.0
 
 
 def test_gpu_benchmark_dry_run_on_cpu(tmp_path: Path, capsys: pytest.CaptureFixture[str]

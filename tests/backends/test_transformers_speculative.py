@@ -22,8 +22,7 @@ from tests.fixtures.tiny_model import TinyModel
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from model import transformers_backend as tb
-from model.transformers_backend import TransformersBackend
+from model.transformers_backend import TransformersBackend, speculative_loop
 
 PROMPT = (
     "<|endoftext|>### Instruction\nRename x to count.\n\n```python\ndef f(x):\n"
@@ -83,7 +82,7 @@ def test_output_is_plain_greedy_output(spec: TransformersBackend,
             assert "".join(pieces) == expected, (prompt, source)
             assert stats.completion_tokens == 60 and stats.stop_reason == "length"
             assert stats.accepted_draft_tokens <= stats.drafted_tokens
-            assert len(spec._cache_ids) == spec._cache.get_seq_length()
+            assert len(spec._prefix.ids) == spec._prefix.kv.get_seq_length()
 
 
 def test_default_requests_draft_only_where_the_check_passed(
@@ -131,8 +130,8 @@ def test_max_tokens_is_exact(spec: TransformersBackend, plain: TransformersBacke
     pieces, stats = run(spec, PROMPT, max_tokens=max_tokens, draft_source=source)
     assert stats.completion_tokens == max_tokens and stats.stop_reason == "length"
     assert "".join(pieces) == expected
-    assert len(spec._cache_ids) == spec._cache.get_seq_length()
-    assert len(spec._cache_ids) == spec.count_tokens(PROMPT) + max_tokens - 1
+    assert len(spec._prefix.ids) == spec._prefix.kv.get_seq_length()
+    assert len(spec._prefix.ids) == spec.count_tokens(PROMPT) + max_tokens - 1
 
 
 def test_stop_string_inside_an_accepted_draft_is_cut(
@@ -140,21 +139,21 @@ def test_stop_string_inside_an_accepted_draft_is_cut(
 ) -> None:
     full = reference(plain, PROMPT, 80)
     passes: list[VerifyResult] = []
-    verify = tb.verify_greedy
+    verify = speculative_loop.verify_greedy
 
     def recording(draft: Any, predicted: Any) -> VerifyResult:
         result = verify(draft, predicted)
         passes.append(result)
         return result
 
-    monkeypatch.setattr(tb, "verify_greedy", recording)
+    monkeypatch.setattr(speculative_loop, "verify_greedy", recording)
     spec.reset_cache()
     pieces, _ = run(spec, PROMPT, max_tokens=80, draft_source=full)
     assert "".join(pieces) == full
     # Find a stop string whose first occurrence starts in the middle of an accepted run.
     tokenizer = spec._tokenizer
     decode = lambda ids: tokenizer.decode(ids, skip_special_tokens=True)  # noqa: E731
-    generated = spec._cache_ids[spec.count_tokens(PROMPT) :]  # all but the last token
+    generated = spec._prefix.ids[spec.count_tokens(PROMPT) :]  # all but the last token
     stop, at = "", 0
     done = 1  # tokens before the first pass's tokens (the first token)
     for result in passes:
@@ -167,7 +166,7 @@ def test_stop_string_inside_an_accepted_draft_is_cut(
                 break
         done += len(result.tokens)
     assert stop, "no accepted run with a usable stop string"
-    monkeypatch.setattr(tb, "verify_greedy", verify)
+    monkeypatch.setattr(speculative_loop, "verify_greedy", verify)
     cut, stats = run(spec, PROMPT, max_tokens=80, draft_source=full, stop=(stop,))
     assert "".join(cut) == full[: full.index(stop)]
     assert stats.stop_reason == "stop"
@@ -187,7 +186,7 @@ def test_cancel_mid_generation_stops(spec: TransformersBackend,
             cancel.set()
     assert stats.stop_reason == "cancelled"
     assert stats.completion_tokens <= 6
-    assert len(spec._cache_ids) == spec._cache.get_seq_length() < 400
+    assert len(spec._prefix.ids) == spec._prefix.kv.get_seq_length() < 400
     # Still serves, and answers as before.
     pieces, after = run(spec, PROMPT, max_tokens=20, draft_source=source)
     assert after.completion_tokens == 20
@@ -204,8 +203,8 @@ def test_prefix_reuse_after_a_speculative_call(spec: TransformersBackend,
     assert answer == source
     # The cache holds the prompt and all but the last generated token.
     prompt_ids = spec._encode(PROMPT)
-    assert spec._cache_ids[: len(prompt_ids)] == prompt_ids
-    assert len(spec._cache_ids) == spec._cache.get_seq_length() == len(prompt_ids) + 39
+    assert spec._prefix.ids[: len(prompt_ids)] == prompt_ids
+    assert len(spec._prefix.ids) == spec._prefix.kv.get_seq_length() == len(prompt_ids) + 39
     # The same prompt again (plain, then speculative): only its last token is evaluated.
     pieces, again = run(spec, PROMPT, max_tokens=40)
     assert again.prompt_tokens_evaluated == 1 and "".join(pieces) == source
@@ -224,7 +223,7 @@ def test_end_of_sequence_inside_an_accepted_draft_ends_the_answer(
     source = reference(plain, PROMPT, 40)
     spec.reset_cache()
     run(spec, PROMPT, max_tokens=40, draft_source=source)
-    answer = spec._cache_ids[spec.count_tokens(PROMPT) :]
+    answer = spec._prefix.ids[spec.count_tokens(PROMPT) :]
     eos = next(t for t in answer[8:] if t not in answer[:8])  # first seen after 8 tokens
     monkeypatch.setattr(spec, "_eos_ids", spec._eos_ids | {eos})
     monkeypatch.setattr(plain, "_eos_ids", plain._eos_ids | {eos})
@@ -233,5 +232,5 @@ def test_end_of_sequence_inside_an_accepted_draft_ends_the_answer(
     assert stats.completion_tokens == answer.index(eos)
     assert "".join(pieces) == reference(plain, PROMPT, 40)
     # Nothing past the end-of-sequence token stays in the cache.
-    assert len(spec._cache_ids) == spec._cache.get_seq_length()
-    assert spec._cache_ids[-1] == answer[answer.index(eos) - 1]
+    assert len(spec._prefix.ids) == spec._prefix.kv.get_seq_length()
+    assert spec._prefix.ids[-1] == answer[answer.index(eos) - 1]

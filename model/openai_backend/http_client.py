@@ -1,0 +1,121 @@
+"""One OpenAI-compatible server over HTTP, and its failures as errors a user can act on.
+
+The API key is sent as ``Authorization: Bearer`` and never logged or shown in repr().
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from model.errors import BackendUnavailableError, GenerationError, ModelError
+
+_EXCERPT = 300
+
+
+def excerpt(text: str) -> str:
+    """`text` on one line, cut to a length that fits in an error message."""
+    text = " ".join(text.split())
+    return text if len(text) <= _EXCERPT else text[:_EXCERPT] + "…"
+
+
+def error_detail(body: str) -> str:
+    """The server's own error message when the body is the usual JSON, else an excerpt."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return excerpt(body)
+    if isinstance(data, dict):
+        error = data.get("error", data.get("detail", data.get("message")))
+        if isinstance(error, dict):
+            error = error.get("message", error)
+        if error is not None:
+            return excerpt(error if isinstance(error, str) else json.dumps(error))
+    return excerpt(body)
+
+
+class ServerClient:
+    """The HTTP client of one server (created on first use) and its error mapping."""
+
+    def __init__(
+        self, base_url: str, *, api_key: str, timeout_s: float, connect_timeout_s: float
+    ) -> None:
+        self.base_url = base_url
+        self._api_key = api_key
+        self.timeout_s = timeout_s
+        self.connect_timeout_s = connect_timeout_s
+        self._client: httpx.Client | None = None
+
+    @property
+    def has_key(self) -> bool:
+        return bool(self._api_key)
+
+    def http(self) -> httpx.Client:
+        if self._client is None:
+            headers = {"Accept": "application/json"}
+            if self._api_key:
+                headers["Authorization"] = f"Bearer {self._api_key}"
+            self._client = httpx.Client(
+                timeout=httpx.Timeout(self.timeout_s, connect=self.connect_timeout_s),
+                headers=headers,
+            )
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        self._client = None
+
+    def transport_error(self, err: httpx.HTTPError) -> ModelError:
+        if isinstance(err, httpx.ConnectTimeout):
+            return BackendUnavailableError(
+                f"cannot reach the inference server at {self.base_url}: no connection within "
+                f"{self.connect_timeout_s:g} s. Check starcoder.endpoint and that the server "
+                "is running."
+            )
+        if isinstance(err, httpx.ConnectError):
+            return BackendUnavailableError(
+                f"cannot reach the inference server at {self.base_url}: {err}. Is it "
+                "running? Check starcoder.endpoint."
+            )
+        if isinstance(err, httpx.TimeoutException):
+            return GenerationError(
+                f"the inference server at {self.base_url} did not answer within "
+                f"{self.timeout_s:g} s (setting starcoder.requestTimeout)."
+            )
+        return GenerationError(f"the connection to the inference server failed: {err}")
+
+    def status_error(self, response: httpx.Response, body: str) -> ModelError:
+        detail = error_detail(body) or response.reason_phrase
+        hint = ""
+        if response.status_code in (401, 403):
+            hint = " Check the API key (setting starcoder.apiKey or STARCODER_API_KEY)."
+        return GenerationError(
+            f"the inference server answered HTTP {response.status_code} for "
+            f"{response.request.url.path}: {detail}.{hint}"
+        )
+
+    def get_json(self, path: str) -> Any:
+        try:
+            response = self.http().get(self.base_url + path)
+        except httpx.HTTPError as err:
+            raise self.transport_error(err) from err
+        if response.status_code >= 400:
+            raise self.status_error(response, response.text)
+        try:
+            return response.json()
+        except ValueError as err:
+            raise BackendUnavailableError(
+                f"{self.base_url}{path} did not return JSON ({excerpt(response.text)}); "
+                "is this an OpenAI-compatible server?"
+            ) from err
+
+    def post_json_or_none(self, path: str, body: dict[str, Any]) -> Any:
+        """The JSON answer to a POST, or None for any failure (optional endpoints)."""
+        try:
+            response = self.http().post(self.base_url + path, json=body)
+            return response.json() if response.status_code < 400 else None
+        except (httpx.HTTPError, ValueError):
+            return None
