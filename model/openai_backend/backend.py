@@ -21,7 +21,7 @@ from model.openai_backend.http_client import ServerClient
 from model.openai_backend.served_model import describe_served_model
 from model.openai_backend.sse_stream import END, RetryWithoutUsage, parse_chunk, read_stream
 from model.openai_backend.token_count import TokenCounter, estimate
-from model.worker_queue import QueueReader
+from model.queue_reader import QueueReader
 
 CONNECT_TIMEOUT_S = 5.0
 MAX_STOPS = 4  # OpenAI's limit; longer lists are still applied locally

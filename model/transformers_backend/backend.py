@@ -31,6 +31,7 @@ from model.base import (
 )
 from model.errors import GenerationError, ModelError, ModelLoadError, OutOfMemoryError
 from model.presets import Preset, family_from_chat_template
+from model.queue_reader import QueueReader
 from model.speculative import DraftConfig, PromptLookup, gpu_draft_config
 from model.transformers_backend.exactness import rows_match_one_token_passes
 from model.transformers_backend.fast_decode import disable_fast_decode, enable_fast_decode
@@ -48,7 +49,6 @@ from model.transformers_backend.token_stream import (
     streamer_and_criteria,
 )
 from model.transformers_backend.weights import load_weights
-from model.worker_queue import QueueReader
 
 log = logging.getLogger(__name__)
 
