@@ -205,11 +205,23 @@ def answer_to_outcome(job: Job, prompt: Prompt, answer: str, stats: GenerationSt
     if job.mode == "explain":
         return Outcome(job, answer, explain_markdown(answer), [], job.version, stats,
                        job.revision)
-    ex = job.extraction
+    code = answer_code(job, prompt, answer, continues_prefix=continues_prefix)
+    return code_to_outcome(job, answer, code, stats)
+
+
+def answer_code(job: Job, prompt: Prompt, answer: str, *, continues_prefix: bool = True
+                ) -> str:
+    """The code in an answer (edit/generate), or EmptyAnswerError."""
     prefix = prompt.response_prefix if continues_prefix else ""
     code = extract_code(answer, response_prefix=prefix, fence=job.fence)
     if not code.strip():
         raise EmptyAnswerError("the model returned no code; nothing was changed")
+    return code
+
+
+def code_to_outcome(job: Job, answer: str, code: str, stats: GenerationStats) -> Outcome:
+    """New code for the target, re-indented, as the minimal edits on job.text."""
+    ex = job.extraction
     unit = detect_indent_unit(job.text)
     code = reindent(code, ex.indent, unit)
     start_line = ex.target_lines[0]

@@ -59,12 +59,14 @@ class Pos:
 
 @dataclass(frozen=True)
 class EditArgs:
-    """`{uri, range?, instruction?}`; range in the client's position encoding."""
+    """`{uri, range?, instruction?, validate?}`; range in the client's position encoding.
+    `validate`: test the code before proposing it (None: the `validate` setting)."""
 
     uri: str
     start: Pos | None = None
     end: Pos | None = None
     instruction: str | None = None
+    validate: bool | None = None
 
     @classmethod
     def parse(cls, raw: Any) -> EditArgs:
@@ -83,6 +85,9 @@ class EditArgs:
             raise ParamsError("`instruction` must be a string")
         if isinstance(instruction, str):
             instruction = instruction.strip() or None
+        validate = raw.get("validate")
+        if validate is not None and not isinstance(validate, bool):
+            raise ParamsError("`validate` must be true or false")
         start = end = None
         rng = raw.get("range")
         if rng is not None:
@@ -91,7 +96,7 @@ class EditArgs:
             start, end = _pos(rng.get("start"), "start"), _pos(rng.get("end"), "end")
             if (end.line, end.character) < (start.line, start.character):
                 start, end = end, start
-        return cls(uri=uri, start=start, end=end, instruction=instruction)
+        return cls(uri=uri, start=start, end=end, instruction=instruction, validate=validate)
 
 
 def _pos(raw: Any, name: str) -> Pos:

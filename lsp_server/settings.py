@@ -50,6 +50,11 @@ class Settings:
         default_factory=lambda: ["starcoder:", "sc:", "TODO:", "FIXME:", "@starcoder"]
     )
     load_on_start: bool = False
+    # Validation: test the model's code in a sandbox before proposing it (applied live).
+    validate: bool = False
+    validate_candidates: int = 5  # the greedy answer + samples, then one self-repair
+    validate_python: str = ""  # "": the client's interpreter if it sends one, else ours
+    validate_project_tests: bool = False  # also run the project's tests naming the target
 
     @property
     def drafting(self) -> bool:
@@ -92,6 +97,9 @@ _ALIASES = {
     "completionTimeBudgetMs": "completion_time_budget_ms",
     "instructionPrefixes": "instruction_prefixes",
     "loadOnStart": "load_on_start",
+    "validateCandidates": "validate_candidates",
+    "validatePython": "validate_python",
+    "validateProjectTests": "validate_project_tests",
 }
 
 _LIMITS: dict[str, tuple[float, float]] = {
@@ -106,6 +114,7 @@ _LIMITS: dict[str, tuple[float, float]] = {
     "completion_max_tokens": (1, 4096),
     "completion_debounce_ms": (0, 5000),
     "completion_time_budget_ms": (50, 60000),
+    "validate_candidates": (1, 20),
 }
 
 

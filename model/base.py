@@ -32,6 +32,8 @@ class GenerationRequest:
     max_tokens: int = 512
     stop: tuple[str, ...] = ()
     temperature: float = 0.0
+    # Sampling seed (temperature > 0): the same seed gives the same sample on one machine.
+    seed: int | None = None
     # Text the answer is likely to copy (the code being edited): used for prompt-lookup
     # drafting by backends that support speculative decoding. None: no drafting.
     draft_source: str | None = None

@@ -21,6 +21,7 @@ from lsprotocol import types
 from lsp_server import pipeline
 from lsp_server.documents import Document
 from lsp_server.edits.diff import TextEditSpec
+from lsp_server.features import validated
 from lsp_server.positions import from_code_points
 from lsp_server.protocol import (
     CMD_CANCEL,
@@ -36,6 +37,7 @@ from lsp_server.protocol import (
 
 # A real import, not TYPE_CHECKING: pygls evaluates command handlers' type hints.
 from lsp_server.server import StarcoderServer
+from lsp_server.validation.report import Validation
 from model.base import GenerationStats
 from model.errors import BusyError, ModelError
 from model.queue import CancelledWhileWaiting
@@ -182,6 +184,9 @@ async def _run_job(ls: StarcoderServer, args: EditArgs, *, mode: str, apply: boo
     _link_request_cancellation(ls, cancel)
     stats = GenerationStats()
     settings = ls.settings
+    validate = job.mode != "explain" and (
+        args.validate if args.validate is not None else settings.validate)
+    checked: list[Validation] = []  # the validation of the outcome, when asked for
 
     def work() -> pipeline.Outcome:
         backend = ls.models.get(cancel)
@@ -189,6 +194,15 @@ async def _run_job(ls: StarcoderServer, args: EditArgs, *, mode: str, apply: boo
         max_tokens = pipeline.check_fits(prompt, backend, settings.max_tokens)
         ls.models.set_status("generating", f"StarCoder: {job.instruction}")
         try:
+            if validate:
+                try:
+                    outcome, validation = validated.run_validation(
+                        ls, job, prompt, backend, settings=settings, cancel=cancel,
+                        stats=stats, max_tokens=max_tokens, progress=progress)
+                except validated.ValidationCancelled:
+                    raise Cancelled() from None
+                checked.append(validation)
+                return outcome
             answer = pipeline.generate(
                 backend, ls.models.queue, prompt, cancel=cancel, max_tokens=max_tokens,
                 temperature=settings.temperature,
@@ -241,14 +255,21 @@ async def _run_job(ls: StarcoderServer, args: EditArgs, *, mode: str, apply: boo
         "version": outcome.version,
         "stats": stats.as_dict(),
     }
+    validation = checked[0] if checked else None
+    if validation is not None:
+        result["validation"] = validation.as_dict()
     if not apply:
         return result
     if not outcome.edits:
         ls.show("the model's code is the same as yours; nothing to change")
         return {**result, "applied": False, "reason": "unchanged"}
+    if validation is not None and not validation.passed and \
+            not await validated.confirm_failing(ls, validation):
+        return {**result, "applied": False, "reason": "tests-failed",
+                "message": validation.label}
     response = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(
         edit=ls.protocol._converter.structure(edit, types.WorkspaceEdit),
-        label=f"StarCoder: {job.instruction}"))
+        label=validated.edit_label(job.instruction, validation)))
     applied = bool(getattr(response, "applied", False))
     if not applied:
         reason = getattr(response, "failure_reason", None) or "the editor refused the edit"

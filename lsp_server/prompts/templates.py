@@ -156,3 +156,29 @@ REPO_FILE_TEMPLATE = FILE_SEP + "{path}\n{content}"
 REPO_FIM_FILE_TEMPLATE = FILE_SEP + "{fim}"
 REPO_FIM_PATH_TEMPLATE = "{path}\n"
 FIM_STOPS = (ENDOFTEXT, FILE_SEP, FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE)
+
+# ---- validation (issue 12): tests the model writes, and self-repair ----------------------
+
+# The tests prompt: the instruction, the code's contract (signatures and docstrings, bodies
+# elided), and the form of the tests (one assertion per line, so each is a test).
+TESTS_INSTRUCTION = (
+    "{user_instruction}\n\n"
+    "Here is the {language} code for this task (bodies elided):\n```{fence}\n{code}\n```\n\n"
+    "Write {count} short, independent tests for it, one {assert_form} per line, each calling "
+    "{names} with concrete arguments and the exact expected result. Respond with the tests "
+    "only, in a single ```{fence} block."
+)
+TESTS_ASSERT_FORMS = {
+    "python": "`assert` statement",
+    "javascript": "`assert.strictEqual(...)` or `assert.deepStrictEqual(...)` call (`assert` "
+                  "is node:assert)",
+}
+# Self-repair: the best failing candidate and what its tests printed, back to the model.
+REPAIR_INSTRUCTION = (
+    "{user_instruction}\n\n{context_section}"
+    "This {language} code was written for that task, but it fails its tests:\n"
+    "```{fence}\n{code}\n```\n\n"
+    "The failing tests and their output:\n```\n{failures}\n```\n\n"
+    "Fix the code. Respond with the complete corrected code in a single ```{fence} block, "
+    "and nothing else."
+)

@@ -265,6 +265,8 @@ class LlamaCppBackend(Backend):
                 llm, self._llama_cpp, tokens, budget, lookup, stats, self._decode_rows
             )
         else:
+            if request.temperature > 0 and request.seed is not None:
+                llm.set_seed(request.seed)
             # temp 0 makes llama-cpp-python use its greedy sampler; reset=True keeps
             # the longest common prefix of the previous prompt in the KV cache.
             sampler = llm.generate(

@@ -18,6 +18,7 @@ from model.base import (
 )
 from model.errors import BackendUnavailableError, GenerationError, ModelError
 from model.openai_backend.http_client import ServerClient
+from model.openai_backend.many import choice_texts, complete_many
 from model.openai_backend.served_model import describe_served_model
 from model.openai_backend.sse_stream import END, RetryWithoutUsage, parse_chunk, read_stream
 from model.openai_backend.token_count import TokenCounter, estimate
@@ -102,6 +103,8 @@ class OpenAIBackend(Backend):
             "temperature": max(0.0, request.temperature),
             "stream": True,
         }
+        if request.seed is not None and request.temperature > 0:
+            payload["seed"] = request.seed
         if self._include_usage:
             payload["stream_options"] = {"include_usage": True}
         if chat:
@@ -179,6 +182,24 @@ class OpenAIBackend(Backend):
             done.set()  # the reader closes the response at its next event
         self._fill_stats(stats, request, usage, pieces, chat)
         stats.finish(reason)
+
+    def generate_many(self, request: GenerationRequest, n: int, cancel: threading.Event,
+                      stats: GenerationStats | None = None) -> list[str]:
+        """`n` samples in one request where the server honours `n` (see many.py); a
+        server that ignores it returns one."""
+        stats = stats if stats is not None else GenerationStats()
+        stats.backend = self.name
+        chat = self.info.uses_chat_api
+        path = "/v1/chat/completions" if chat else "/v1/completions"
+        data = complete_many(self._client, path, self._payload(request, chat), n, cancel)
+        if data is None:
+            stats.finish("cancelled")
+            return []
+        texts = choice_texts(data, chat, self._stop_strings(request))
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        self._fill_stats(stats, request, usage, len(texts), chat)
+        stats.finish("stop")
+        return texts
 
     def _fill_stats(self, stats: GenerationStats, request: GenerationRequest,
                     usage: dict[str, Any], pieces: int, chat: bool) -> None:

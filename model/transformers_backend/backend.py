@@ -223,6 +223,7 @@ class TransformersBackend(Backend):
         tokens: queue.Queue[Any] | None,
         stats: GenerationStats | None = None,
         lookup: PromptLookup | None = None,
+        seed: int | None = None,
     ) -> None:
         """Run generate() (on the worker thread), feeding token ids into `tokens`; with a
         `lookup` (greedy, dynamic cache), the speculative loop instead."""
@@ -241,6 +242,8 @@ class TransformersBackend(Backend):
                     )
                 return
             streamer, criteria = streamer_and_criteria(sink, cancel, halt)
+            if temperature > 0 and seed is not None:
+                torch.manual_seed(seed)
             input_ids = torch.tensor([ids], dtype=torch.long, device=self._model.device)
             sampling: dict[str, Any] = (
                 {"do_sample": True, "temperature": temperature}
@@ -313,7 +316,7 @@ class TransformersBackend(Backend):
         lookup = self._draft_model(request, ids)  # None: plain decoding
         future = self._run(
             self._generate_ids, ids, budget, request.temperature, cancel, halt, tokens, stats,
-            lookup,
+            lookup, request.seed,
         )
         decoder = IncrementalDecoder(self._tokenizer)
         reason = "length"
