@@ -62,6 +62,7 @@ def _run_doctest(source: str, name: str, globs: dict) -> tuple[bool, str]:  # ty
         verbose=False, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     out = io.StringIO()
     runner.run(test, out=out.write, clear_globs=False)
+    globs.update(test.globs)  # the next example of this docstring sees these names
     failed = runner.summarize(verbose=False).failed
     return failed == 0, out.getvalue()
 

@@ -29,6 +29,8 @@ _KIND_WORDS = {
 class TestCase:
     """One test. `group`: doctest examples of one docstring share their globals."""
 
+    __test__ = False  # not a pytest class
+
     kind: str
     name: str
     source: str
@@ -38,6 +40,8 @@ class TestCase:
 
 @dataclass(frozen=True)
 class TestResult:
+    __test__ = False  # not a pytest class
+
     case: TestCase
     passed: bool
     output: str = ""

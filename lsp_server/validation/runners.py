@@ -8,6 +8,7 @@ when that node can strip types. Other languages have no runner, and say so.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lsp_server.validation.report import TestCase, TestResult, Verdict
+from lsp_server.validation.report import PROJECT, TestCase, TestResult, Verdict
 from lsp_server.validation.sandbox import Limits, Sandbox, SandboxResult
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ HERE = Path(__file__).parent
 PYTHON_HARNESS = HERE / "harness_python.py"
 NODE_HARNESS = HERE / "harness_node.js"
 RESULTS = "results.jsonl"
+PROJECT_WALL_S = 60.0
 LANGUAGE_WORDS = {"python": "Python", "javascript": "JavaScript", "typescript": "TypeScript",
                   "tsx": "TypeScript (TSX)"}
 
@@ -130,6 +132,15 @@ def _child(parent: TestCase, child: dict[str, Any]) -> TestResult:
     return TestResult(case, bool(child.get("passed")), str(child.get("output", "")))
 
 
+def _merge(first: Verdict, second: Verdict) -> Verdict:
+    return Verdict(results=[*first.results, *second.results],
+                   not_run=[*first.not_run, *second.not_run],
+                   error="\n".join(e for e in (first.error, second.error) if e),
+                   output="\n".join(o for o in (first.output, second.output) if o),
+                   isolation=first.isolation or second.isolation,
+                   duration_s=first.duration_s + second.duration_s)
+
+
 class Runner:
     language = ""
 
@@ -142,10 +153,23 @@ class Runner:
         `read`: more folders the run may read (the project, for its own tests)."""
         if not tests:
             return Verdict()
+        own = [t for t in tests if t.kind != PROJECT]
+        project = [t for t in tests if t.kind == PROJECT]
+        verdict = self._run(unit, own, self.limits, cancel, read) if own else Verdict()
+        if project and not (cancel is not None and cancel.is_set()):
+            # The project's tests start pytest and its plugins: a run of their own, with
+            # more wall time (the other limits are the same).
+            limits = dataclasses.replace(self.limits, wall_s=max(self.limits.wall_s,
+                                                                 PROJECT_WALL_S))
+            verdict = _merge(verdict, self._run(unit, project, limits, cancel, read))
+        return verdict
+
+    def _run(self, unit: Unit, tests: Sequence[TestCase], limits: Limits,
+             cancel: threading.Event | None, read: Sequence[str]) -> Verdict:
         with tempfile.TemporaryDirectory(prefix="starcoder-validate-") as name:
             folder = Path(name)
             command = self.prepare(folder, unit, tests)
-            sandbox = Sandbox(self.limits, read=(*self.read_paths(), *read))
+            sandbox = Sandbox(limits, read=(*self.read_paths(), *read))
             run = sandbox.run(command, folder, cancel=cancel, path_dirs=self.path_dirs())
             return _read_results(folder, tests, run)
 

@@ -34,22 +34,31 @@ def _compiles(source: str) -> bool:
     return True
 
 
-def doctest_cases(text: str, *, group: str, origin: str) -> list[TestCase]:
-    """Each `>>>` example of `text` as a test (its expected output included)."""
+def doctest_cases(text: str, *, group: str, origin: str, one_line_want: bool = False
+                  ) -> list[TestCase]:
+    """Each `>>>` example of `text` as a test (its expected output included).
+    `one_line_want`: the expected output is the one line after the example (in an
+    instruction, prose or asserts may follow it without a blank line)."""
     try:
         examples = doctest.DocTestParser().get_examples(textwrap.dedent(text))
     except ValueError:  # inconsistent indentation and the like: not a usable doctest
         return []
     cases: list[TestCase] = []
-    for example in examples[:MAX_TESTS_PER_SOURCE]:
+    setup = ""  # examples without output (`>>> r = 2`) run before the next one
+    for number, example in enumerate(examples[:MAX_TESTS_PER_SOURCE]):
         lines = example.source.rstrip("\n").split("\n")
         source = "\n".join([">>> " + lines[0], *("... " + line for line in lines[1:])])
-        if example.want:
-            source += "\n" + example.want.rstrip("\n")
+        want = example.want.split("\n", 1)[0] if one_line_want else example.want
+        if want:
+            source += "\n" + want.rstrip("\n")
         elif example.exc_msg:
             source += "\nTraceback (most recent call last):\n    ...\n" + example.exc_msg
-        cases.append(TestCase(DOCTEST, f"doctest: {short(example.source)}", source + "\n",
-                              group=group, origin=origin))
+        elif number + 1 < len(examples):
+            setup += source + "\n"
+            continue
+        cases.append(TestCase(DOCTEST, f"doctest: {short(example.source)}",
+                              setup + source + "\n", group=group, origin=origin))
+        setup = ""
     return cases
 
 
@@ -109,7 +118,8 @@ def gather(*, language: str, target_text: str, instruction: str) -> list[TestCas
     if language == "python":
         for name, doc in python_docstrings(target_text):
             cases += doctest_cases(doc, group=f"docstring:{name}", origin="your docstring")
-        cases += doctest_cases(instruction, group="instruction", origin="the instruction")
+        cases += doctest_cases(instruction, group="instruction", origin="the instruction",
+                               one_line_want=True)
     cases += assert_lines(instruction, language)
     return _unique(cases)
 

@@ -13,9 +13,8 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from lsp_server import pipeline
 from lsp_server.edits.diff import apply_edits
@@ -33,7 +32,7 @@ from lsp_server.validation.verdict_words import (
     no_tests_validation,
     validation_of,
 )
-from lsp_server.validation.where import defined_names, test_file_for, unit_file_name
+from lsp_server.validation.where import defined_names, suggested_test_file, unit_file_name
 from model.base import Backend, GenerationRequest, GenerationStats
 from model.queue import GenerationQueue
 from model.sampling import Sampler
@@ -60,7 +59,8 @@ class StageContext:
     project_root: str = ""
     runner: Runner | None = None  # tests inject one; else chosen by language
     seed: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    # Sees every checked candidate (benchmarks score each one with hidden tests).
+    on_attempt: Callable[[Attempt], None] | None = None
 
 
 def _generate(ctx: StageContext, prompt: Prompt, max_tokens: int, *, stream: bool = True
@@ -128,6 +128,8 @@ def validate(job: pipeline.Job, prompt: Prompt, ctx: StageContext
         message = (f"{candidate_progress(attempt.kind, attempt.number, count)}: "
                    f"{attempt.verdict.summary()}")
         ctx.on_progress(message, validation_of(attempt, attempts, tests, running=True))
+        if ctx.on_attempt is not None:
+            ctx.on_attempt(attempt)
 
     try:
         result = run_candidates(produce, count, repair=True, cancel=ctx.cancel,
@@ -141,7 +143,7 @@ def validate(job: pipeline.Job, prompt: Prompt, ctx: StageContext
     module = Path(file_name).stem
     validation.tests = model_tests.tests_module_text(
         [*model_written, *chosen.tests], module, names, language_id)
-    validation.test_file = test_file_for(job.uri, ctx.project_root, language_id)
+    validation.test_file = suggested_test_file(job.uri, ctx.project_root, language_id)
     return outcome, validation
 
 
@@ -180,7 +182,8 @@ def _model_tests(job: pipeline.Job, ctx: StageContext, language: str, code: str,
                                 names=names, language_id=language, language=job.language,
                                 fence=job.fence)
     try:
-        max_tokens = pipeline.check_fits(prompt, ctx.backend, TESTS_MAX_TOKENS)
+        max_tokens = pipeline.check_fits(prompt, ctx.backend,
+                                         min(TESTS_MAX_TOKENS, ctx.max_tokens))
     except pipeline.PipelineError:
         return []
     answer = _generate(ctx, prompt, max_tokens, stream=False)

@@ -50,7 +50,7 @@ def unit_file_name(uri: str, language_id: str) -> str:
     return name
 
 
-def test_file_for(uri: str, root: str, language_id: str) -> str:
+def suggested_test_file(uri: str, root: str, language_id: str) -> str:
     """Where the project keeps (or would keep) the tests of this file, as a URI:
     an existing tests/test_<name>.py (or test/), else test_<name>.py beside it, else a
     new one in the project's tests/ folder (Python); <name>.test.js beside it (JS/TS)."""
