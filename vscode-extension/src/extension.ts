@@ -114,6 +114,11 @@ class Server implements vscode.Disposable {
       transport: TransportKind.stdio,
     };
     const initializationOptions = serverSettings((key) => cfg.get(key));
+    if (!initializationOptions.validatePython) {
+      // Tests run under the project's interpreter: the Python extension's, when there is one.
+      const python = await pythonExtensionInterpreter().catch(() => undefined);
+      if (python) initializationOptions.validatePython = python;
+    }
     this.launched = initializationOptions;
     this.output.info(`settings sent to the server: ${JSON.stringify(redacted(initializationOptions))}`);
     const clientOptions: LanguageClientOptions = {
@@ -260,6 +265,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<StarCo
   register('starcoder.editSelection', (args?: CommandArgs): Promise<EditOutcome> => commands.editSelection(argsOrEmpty(args)));
   register('starcoder.generateFromComment', (args?: CommandArgs): Promise<EditOutcome> => commands.generateFromComment(argsOrEmpty(args)));
   register('starcoder.explainSelection', (args?: CommandArgs): Promise<ExplainOutcome> => commands.explain(argsOrEmpty(args)));
+  register('starcoder.editAndTest', (args?: CommandArgs): Promise<EditOutcome> => commands.editAndTest(argsOrEmpty(args)));
+  register('starcoder.generateAndTest', (args?: CommandArgs): Promise<EditOutcome> => commands.generateAndTest(argsOrEmpty(args)));
+  register('starcoder.showTestOutput', () => commands.showTestOutput());
+  register('starcoder.insertTests', (args?: CommandArgs) => commands.insertTests(argsOrEmpty(args)));
   register('starcoder.acceptEdit', () => previews.decide('accept'));
   register('starcoder.rejectEdit', () => previews.decide('reject'));
   register('starcoder.cancelGeneration', () => commands.cancel());

@@ -79,7 +79,7 @@ let counter = 0;
 
 /** One proposed edit being previewed. */
 export class PreviewSession implements vscode.Disposable {
-  readonly proposedUri: vscode.Uri;
+  private uri: vscode.Uri;
   readonly original: string;
   readonly originalVersion: number;
   private result: EditResult | undefined;
@@ -96,11 +96,11 @@ export class PreviewSession implements vscode.Disposable {
     readonly document: vscode.TextDocument,
     readonly range: LspRange,
     readonly mode: 'edit' | 'generate',
-    readonly title: string,
+    public title: string,
   ) {
     this.original = document.getText();
     this.originalVersion = document.version;
-    this.proposedUri = vscode.Uri.from({
+    this.uri = vscode.Uri.from({
       scheme: PREVIEW_SCHEME,
       path: document.uri.path || '/untitled',
       query: `preview=${++counter}`,
@@ -114,6 +114,29 @@ export class PreviewSession implements vscode.Disposable {
         if (e.closed.some((tab) => this.isOurTab(tab)) && !this.findTabs().length) this.decide('reject');
       }),
     );
+  }
+
+  /** The virtual document holding the proposed text (it changes when the diff is retitled). */
+  get proposedUri(): vscode.Uri {
+    return this.uri;
+  }
+
+  /** Shows the diff again under `title` (e.g. with what the tests said); the old tab closes. */
+  async retitle(title: string): Promise<void> {
+    const old = this.uri;
+    const oldTabs = this.findTabs();
+    this.title = title;
+    this.uri = old.with({ query: `preview=${++counter}` });
+    this.provider.set(this.uri, this.provider.get(old) ?? this.original);
+    if (oldTabs.length) {
+      await this.show();
+      try {
+        await vscode.window.tabGroups.close(oldTabs, true);
+      } catch {
+        // already closed
+      }
+    }
+    this.provider.delete(old);
   }
 
   get isReady(): boolean {

@@ -44,6 +44,29 @@ export interface EditArgs {
   mode?: 'edit' | 'generate';
   /** LSP work-done token: `$/progress` reports carry the full text generated so far. */
   workDoneToken?: string;
+  /** Test the code in the server's sandbox before proposing it (absent: the `validate` setting). */
+  validate?: boolean;
+}
+
+/** `validation` next to the edit (and in progress reports while it runs): what the tests said. */
+export interface Validation {
+  /** "passed" | "failed" | "no-tests" | "no-runner" | "running" */
+  status: string;
+  passed: boolean;
+  testsPassed: number;
+  testsTotal: number;
+  candidates: number;
+  /** Which isolation was in force (network, filesystem, processes, limits, ...). */
+  isolation: Record<string, unknown>;
+  /** The tests and their output, for "Show Test Output". */
+  output: string;
+  /** "4/4 tests pass: 2 doctests from your docstring, 2 tests written by the model" */
+  label: string;
+  chosen: string;
+  /** The model's tests as code for the project's test file ("" when none). */
+  tests: string;
+  /** Where they would go (a URI, "" when unknown). */
+  testFile: string;
 }
 
 export interface Stats {
@@ -81,6 +104,8 @@ export interface EditResult {
   /** Set when there is no edit: why ("empty", "conflict", ...), and the server's message. */
   reason?: string;
   message?: string;
+  /** Present when the code was validated. */
+  validation?: Validation;
 }
 
 /** Result of `workspace/executeCommand starcoder.edit|starcoder.generate`. */
@@ -190,7 +215,37 @@ export function parseEditResult(value: unknown): EditResult {
   };
   if (typeof value.reason === 'string') out.reason = value.reason;
   if (typeof value.message === 'string') out.message = value.message;
+  const validation = parseValidation(value.validation);
+  if (validation) out.validation = validation;
   return out;
+}
+
+/** The `validation` object of a result or progress report; undefined when absent or malformed. */
+export function parseValidation(value: unknown): Validation | undefined {
+  if (!isObj(value) || typeof value.passed !== 'boolean') return undefined;
+  const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+  const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+  return {
+    status: str(value.status) || (value.passed ? 'passed' : 'failed'),
+    passed: value.passed,
+    testsPassed: num(value.testsPassed),
+    testsTotal: num(value.testsTotal),
+    candidates: num(value.candidates),
+    isolation: isObj(value.isolation) ? value.isolation : {},
+    output: str(value.output),
+    label: str(value.label),
+    chosen: str(value.chosen),
+    tests: str(value.tests),
+    testFile: str(value.testFile),
+  };
+}
+
+/** A progress report about validation ("candidate 2/5: 3/4 tests pass"), not streamed text. */
+export function progressValidation(value: unknown): { message: string; validation: Validation } | undefined {
+  if (!isObj(value) || !isObj(value.validation)) return undefined;
+  const validation = parseValidation(value.validation);
+  if (!validation) return undefined;
+  return { message: typeof value.message === 'string' ? value.message : '', validation };
 }
 
 export function parseExplainResult(value: unknown): ExplainResult {
@@ -220,6 +275,6 @@ export function parseStatus(value: unknown): StatusParams | undefined {
 
 /** The text of a `$/progress` report (the full text generated so far), if any. */
 export function progressText(value: unknown): string | undefined {
-  if (!isObj(value)) return undefined;
+  if (!isObj(value) || value.validation !== undefined) return undefined;
   return typeof value.message === 'string' ? value.message : undefined;
 }

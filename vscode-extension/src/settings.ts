@@ -52,6 +52,11 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'completionDebounceMs', apply: 'live', server: 'completionDebounceMs' },
   { key: 'completionTimeBudgetMs', apply: 'live', server: 'completionTimeBudgetMs' },
   { key: 'instructionPrefixes', apply: 'live', server: 'instructionPrefixes' },
+  // Validation: applied live.
+  { key: 'validate', apply: 'live', server: 'validate' },
+  { key: 'validateCandidates', apply: 'live', server: 'validateCandidates' },
+  { key: 'validatePython', apply: 'live', server: 'validatePython', omitIf: '' },
+  { key: 'validateProjectTests', apply: 'live', server: 'validateProjectTests' },
   // How the server is launched.
   { key: 'server.path', apply: 'launch' },
   { key: 'server.python', apply: 'launch' },

@@ -9,12 +9,15 @@ import type { Host } from './host';
 import { basename, errorMessage, shorten, showError } from './messages';
 import { Generation, streamRequest } from './stream';
 import { CommandArgs, resolveTarget } from './target';
+import { SHOW_TEST_OUTPUT, ValidationUi, decisionText } from './validation';
 
 export interface EditRequest {
   uri: vscode.Uri;
   range: LspRange;
   instruction?: string;
   mode: 'edit' | 'generate';
+  /** Test the code before proposing it (Generate and Test, Edit and Test). */
+  validate?: boolean;
 }
 
 export type EditOutcome =
@@ -34,6 +37,7 @@ export class EditFlow {
   constructor(
     private readonly host: Host,
     private readonly generation: Generation,
+    readonly validation: ValidationUi = new ValidationUi(host),
   ) {}
 
   /** Asks for an instruction, offering the recent ones. Undefined when dismissed. */
@@ -74,14 +78,17 @@ export class EditFlow {
       if (!instruction) return { status: 'dismissed' };
     }
     await this.host.history.add(instruction);
-    return this.runEdit({ uri: target.uri, range: target.range, instruction, mode: 'edit' }, args);
+    return this.runEdit({ uri: target.uri, range: target.range, instruction, mode: 'edit', validate: args.validate }, args);
   }
 
   /** "StarCoder: Generate From Comment" */
   async generateFromComment(args: CommandArgs = {}): Promise<EditOutcome> {
     const target = await resolveTarget(args);
     if (!target) return { status: 'dismissed' };
-    return this.runEdit({ uri: target.uri, range: target.range, instruction: args.instruction?.trim() || undefined, mode: 'generate' }, args);
+    return this.runEdit(
+      { uri: target.uri, range: target.range, instruction: args.instruction?.trim() || undefined, mode: 'generate', validate: args.validate },
+      args,
+    );
   }
 
   async runEdit(req: EditRequest, args: CommandArgs): Promise<EditOutcome> {
@@ -106,6 +113,7 @@ export class EditFlow {
       const params: EditArgs = { uri: req.uri.toString(), range: req.range };
       if (req.instruction) params.instruction = req.instruction;
       if (req.mode === 'generate') params.mode = 'generate';
+      if (req.validate) params.validate = true;
       const reply = await streamRequest<unknown>(
         this.host,
         client,
@@ -145,8 +153,12 @@ export class EditFlow {
         void vscode.window.showInformationMessage(`StarCoder: the model proposed no change${why}.`);
         return { status: 'empty', result };
       }
+      if (result.validation && usePreview) await this.validation.label(session, result);
+      // Code that did not pass the tests it was asked to pass is never applied unasked.
+      const mustAsk = result.validation !== undefined && !result.validation.passed;
+      if (mustAsk && !usePreview) await session.show();
       let decision: 'accept' | 'reject';
-      if (!usePreview) decision = 'accept';
+      if (!usePreview && !mustAsk) decision = 'accept';
       else if (args.decision) decision = args.decision;
       else decision = await this.askDecision(session, result);
       if (decision === 'reject') {
@@ -157,6 +169,7 @@ export class EditFlow {
       await session.close();
       if (accepted.applied) {
         await this.reveal(document.uri, accepted.range);
+        if (result.validation && !args.decision) void this.validation.offerTests(result.validation, document.uri);
         return { status: 'accepted', result, range: accepted.range };
       }
       if (accepted.reason === 'empty') return { status: 'empty', result };
@@ -176,13 +189,19 @@ export class EditFlow {
     if (typeof stats.completion_tokens === 'number') parts.push(`${stats.completion_tokens} tokens`);
     if (typeof stats.tokens_per_second === 'number') parts.push(`${stats.tokens_per_second.toFixed(1)} tok/s`);
     const speed = parts.length ? ` (${parts.join(', ')})` : '';
-    const note = vscode.window
-      .showInformationMessage(`StarCoder: review the proposed edit${speed}.`, 'Accept', 'Reject')
-      .then((choice) => {
+    const { text, failing } = decisionText(result, speed);
+    const buttons = result.validation ? ['Accept', 'Reject', SHOW_TEST_OUTPUT] : ['Accept', 'Reject'];
+    const ask = (): void => {
+      const shown = failing ? vscode.window.showWarningMessage(text, ...buttons) : vscode.window.showInformationMessage(text, ...buttons);
+      void shown.then((choice) => {
         if (choice === 'Accept') session.decide('accept');
         else if (choice === 'Reject') session.decide('reject');
+        else if (choice === SHOW_TEST_OUTPUT && !session.isDecided) {
+          void this.validation.showOutput(result.validation).then(ask);
+        }
       });
-    void note;
+    };
+    ask();
     return session.decision;
   }
 

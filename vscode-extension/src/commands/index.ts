@@ -25,6 +25,7 @@ export class Commands implements vscode.Disposable {
   dispose(): void {
     this.cancel();
     this.explanations.dispose();
+    this.edits.validation.dispose();
   }
 
   /** The last outcome of the edit flow (for tests and the status menu). */
@@ -56,6 +57,26 @@ export class Commands implements vscode.Disposable {
     return this.edits.generateFromComment(args);
   }
 
+  /** "StarCoder: Edit and Test": the edit, tested in the server's sandbox before it is proposed. */
+  editAndTest(args: CommandArgs = {}): Promise<EditOutcome> {
+    return this.edits.editSelection({ ...args, validate: true });
+  }
+
+  /** "StarCoder: Generate and Test": generation from the comment, tested before it is proposed. */
+  generateAndTest(args: CommandArgs = {}): Promise<EditOutcome> {
+    return this.edits.generateFromComment({ ...args, validate: true });
+  }
+
+  /** "StarCoder: Show Test Output": the tests of the last validated edit and what they printed. */
+  showTestOutput(): Promise<vscode.Uri | undefined> {
+    return this.edits.validation.showOutput();
+  }
+
+  /** "StarCoder: Insert the Model's Tests": the last validated edit's tests into the test file. */
+  insertTests(args: CommandArgs = {}): Promise<'accepted' | 'rejected' | 'failed'> {
+    return this.edits.validation.insertTests(undefined, args.uri ? vscode.Uri.parse(args.uri) : undefined, args.decision);
+  }
+
   /** "StarCoder: Explain Selection" */
   explain(args: CommandArgs = {}): Promise<ExplainOutcome> {
     return this.explanations.explain(args);
@@ -63,13 +84,13 @@ export class Commands implements vscode.Disposable {
 
   /** The server's code actions (`starcoder.edit` / `starcoder.generate`), run through the preview. */
   async fromServerCommand(command: string, rawArgs: unknown[]): Promise<EditOutcome | ExplainOutcome> {
-    const arg = (rawArgs[0] ?? {}) as { uri?: string; range?: unknown; instruction?: string };
+    const arg = (rawArgs[0] ?? {}) as { uri?: string; range?: unknown; instruction?: string; validate?: boolean };
     const uriText = typeof arg.uri === 'string' ? arg.uri : vscode.window.activeTextEditor?.document.uri.toString();
     if (!uriText) return { status: 'dismissed' };
     const range = isRange(arg.range) ? arg.range : undefined;
     if (command === CMD_EXPLAIN) return this.explain({ uri: uriText, range });
     const mode = command === CMD_GENERATE ? 'generate' : 'edit';
-    if (mode === 'edit' && !arg.instruction) return this.editSelection({ uri: uriText, range });
+    if (mode === 'edit' && !arg.instruction) return this.editSelection({ uri: uriText, range, validate: arg.validate === true || undefined });
     if (mode === 'edit' && arg.instruction) await this.host.history.add(arg.instruction);
     return this.edits.runEdit(
       {
@@ -77,6 +98,7 @@ export class Commands implements vscode.Disposable {
         range: range ?? (await resolveTarget({ uri: uriText }))?.range ?? { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } },
         instruction: arg.instruction,
         mode,
+        validate: arg.validate === true ? true : undefined,
       },
       {},
     );

@@ -7,7 +7,7 @@
 import * as vscode from 'vscode';
 import type { BaseLanguageClient } from 'vscode-languageclient';
 import { WorkDoneProgress } from 'vscode-languageclient';
-import { EditArgs, progressText } from '../protocol';
+import { EditArgs, Validation, progressText, progressValidation } from '../protocol';
 import type { Host } from './host';
 
 export const CTX_GENERATING = 'starcoder.generating';
@@ -67,20 +67,31 @@ export async function streamRequest<T>(
   title: string,
   onText: (text: string) => void,
   cancelSource: vscode.CancellationTokenSource,
+  onValidation?: (message: string, validation: Validation) => void,
 ): Promise<{ ok: true; value: T } | { ok: false; cancelled: true; elapsedMs: number } | { ok: false; cancelled: false; error: unknown }> {
   const token = newToken(method.replace(/\W/g, ''));
   let latest: string | undefined;
+  let status: string | undefined; // the last validation line, e.g. "candidate 2/5"
   const started = Date.now();
   return vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title, cancellable: true },
     async (progress, uiToken) => {
       const sub = client.onProgress(WorkDoneProgress.type, token, (value) => {
         if (value.kind === 'end') return;
+        const checked = progressValidation(value);
+        if (checked) {
+          // "candidate 2/5: 3/4 tests pass": a status line, not the text of the answer.
+          status = checked.message || status;
+          if (checked.message) progress.report({ message: checked.message });
+          onValidation?.(checked.message, checked.validation);
+          return;
+        }
         const text = progressText(value);
         if (text === undefined) return;
         latest = text;
         onText(text);
-        progress.report({ message: progressMessage(latest, host.tokensPerSecond()) });
+        const writing = progressMessage(latest, host.tokensPerSecond());
+        progress.report({ message: status ? `${status} · ${writing}` : writing });
       });
       progress.report({ message: 'waiting for the model…' });
       let shownActivity: string | undefined;

@@ -18,6 +18,8 @@ export interface CommandArgs {
   preview?: boolean;
   /** Decide the preview without asking (tests, scripted use). */
   decision?: 'accept' | 'reject';
+  /** Test the code before proposing it (the "... and Test" commands). */
+  validate?: boolean;
 }
 
 export interface Target {

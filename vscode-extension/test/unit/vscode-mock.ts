@@ -49,6 +49,14 @@ export class Uri {
   static from(c: { scheme: string; authority?: string; path?: string; query?: string; fragment?: string }): Uri {
     return new Uri(c.scheme, c.authority ?? '', c.path ?? '', c.query ?? '', c.fragment ?? '');
   }
+  static joinPath(base: Uri, ...parts: string[]): Uri {
+    const segments = base.path.split('/');
+    for (const part of parts) {
+      if (part === '..') segments.pop();
+      else segments.push(part);
+    }
+    return new Uri(base.scheme, base.authority, segments.join('/'), '', '');
+  }
   get fsPath(): string {
     return this.path;
   }
@@ -103,6 +111,10 @@ export class Selection extends Range {
 
 export class WorkspaceEdit {
   readonly entries: { uri: Uri; range: Range; newText: string }[] = [];
+  readonly created: Uri[] = [];
+  createFile(uri: Uri): void {
+    this.created.push(uri);
+  }
   replace(uri: Uri, range: Range, newText: string): void {
     this.entries.push({ uri, range, newText });
   }
@@ -185,6 +197,10 @@ export class FakeDocument {
     readonly uri: Uri,
     public text: string,
   ) {}
+  positionAt(offset: number): Position {
+    const before = this.text.slice(0, offset).split('\n');
+    return new Position(before.length - 1, before[before.length - 1].length);
+  }
   getText(range?: Range): string {
     if (!range) return this.text;
     return this.text.slice(offsetAt(this.text, range.start.line, range.start.character), offsetAt(this.text, range.end.line, range.end.character));
@@ -355,6 +371,7 @@ export const workspace = {
   applyEdit: vi.fn(async (edit: WorkspaceEdit) => {
     mock.applied.push(edit);
     if (!mock.applyEditResult) return false;
+    for (const uri of edit.created) if (!mock.documents.has(uri.toString())) mock.addDocument(uri.toString(), '');
     const byDoc = new Map<string, { range: Range; newText: string }[]>();
     for (const e of edit.entries) {
       const key = e.uri.toString();
@@ -374,6 +391,15 @@ export const workspace = {
     },
   })),
   onDidChangeConfiguration: vi.fn(() => new Disposable()),
+  fs: {
+    stat: vi.fn(async (uri: Uri) => {
+      if (!mock.documents.has(uri.toString())) throw new Error(`no file ${uri.toString()}`);
+      return { type: 1 };
+    }),
+    delete: vi.fn(async (uri: Uri) => {
+      mock.documents.delete(uri.toString());
+    }),
+  },
 };
 
 export const commands = {

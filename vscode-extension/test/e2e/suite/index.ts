@@ -15,6 +15,7 @@ import type { ExplainOutcome } from '../../../src/commands/explain';
 import type { StarCoderApi } from '../../../src/extension';
 import { editsFor } from '../../../src/preview';
 import { applyEdits } from '../../../src/text';
+import { editAndTestShowsTestsPass } from './validation';
 
 const EXTENSION_ID = 'starcoder-lsp.starcoder-lsp';
 
@@ -299,6 +300,10 @@ test('the status bar follows starcoder/status', async () => {
   assert(typeof status === 'object' && ['ready', 'idle'].includes(status.state), `status ${JSON.stringify(status)}`);
   return JSON.stringify(status);
 });
+
+test('Edit and Test: the preview says which tests pass', () =>
+  editAndTestShowsTestsPass({ api: () => api, folder: () => folder, waitFor, assert }),
+);
 
 test('a missing server: status says so, and it comes back after the setting is fixed', async () => {
   const cfg = vscode.workspace.getConfiguration('starcoder');
