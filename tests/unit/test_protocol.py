@@ -38,11 +38,19 @@ def test_namedtuple_params_from_pygls() -> None:
                                 "end": {"line": 0, "character": 0}}}, "line"),
         ({"uri": "u", "range": {"start": {"line": 0, "character": True},
                                 "end": {"line": 0, "character": 0}}}, "character"),
+        ({"uri": "u", "validate": "yes"}, "validate"),
+        ({"uri": "u", "validate": 1}, "validate"),
     ],
 )
 def test_bad_params(raw: object, message: str) -> None:
     with pytest.raises(ParamsError, match=message):
         EditArgs.parse(raw)
+
+
+def test_validate_is_optional_and_boolean() -> None:
+    assert EditArgs.parse({"uri": "u"}).validate is None  # the `validate` setting decides
+    assert EditArgs.parse([{"uri": "u", "validate": True}]).validate is True
+    assert EditArgs.parse({"uri": "u", "validate": False}).validate is False
 
 
 def test_negative_positions_are_clamped() -> None:

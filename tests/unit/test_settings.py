@@ -29,6 +29,10 @@ def test_defaults() -> None:
         ({"speculative": True}, "speculative", "on"),
         ({"speculative": "always"}, "speculative", "always"),
         ({"speculative": "FALSE"}, "speculative", "off"),
+        ({"validate": True}, "validate", True),
+        ({"validateCandidates": 10}, "validate_candidates", 10),
+        ({"validatePython": "/usr/bin/python3"}, "validate_python", "/usr/bin/python3"),
+        ({"validateProjectTests": "true"}, "validate_project_tests", True),
     ],
 )
 def test_values_are_coerced(raw: dict, field: str, expected: object) -> None:
@@ -52,6 +56,10 @@ def test_values_are_coerced(raw: dict, field: str, expected: object) -> None:
         {"maxTokens": True},
         {"speculative": "sometimes"},
         {"speculative": 1},
+        {"validate": "maybe"},
+        {"validateCandidates": 0},
+        {"validateCandidates": 21},
+        {"validatePython": 3},
     ],
 )
 def test_bad_values_warn_and_keep_default(raw: dict) -> None:
@@ -60,6 +68,16 @@ def test_bad_values_warn_and_keep_default(raw: dict) -> None:
     assert len(warnings) == 1
     key = next(iter(raw))
     assert key in warnings[0] and "keeping" in warnings[0]
+
+
+def test_validation_defaults_and_live_application() -> None:
+    """Off by default; 5 candidates; the interpreter chosen by the client or the server;
+    none of them reloads the model."""
+    s = Settings()
+    assert (s.validate, s.validate_candidates, s.validate_python,
+            s.validate_project_tests) == (False, 5, "", False)
+    new, _ = merge(s, {"validate": True, "validateCandidates": 3, "validatePython": "py"})
+    assert restart_needed(s, new) == []
 
 
 def test_speculative_modes() -> None:
