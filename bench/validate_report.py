@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime
 import os
-import platform
 import statistics
-import subprocess
 from pathlib import Path
 from typing import Any
+
+from bench.fim import _machine as cpu_and_memory
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -86,16 +86,8 @@ def table(s: dict[str, Any]) -> str:
 
 
 def machine() -> str:
-    name = platform.processor() or platform.machine()
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        name = next((ln.split(":", 1)[1].strip() for ln in out.splitlines()
-                     if ln.startswith("Model name")), name)
-    except OSError:
-        pass
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return f"{name}, {os.cpu_count()} cores, {memory:.0f} GiB RAM; load average at the end {load}"
+    return f"{cpu_and_memory()}; load average at the end {load}"
 
 
 def record(s: dict[str, Any]) -> None:

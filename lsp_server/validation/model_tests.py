@@ -14,6 +14,7 @@ import textwrap
 from dataclasses import dataclass
 
 from lsp_server.validation.report import MODEL, TestCase
+from lsp_server.validation.sources import compiles as _compiles
 from lsp_server.validation.sources import short
 
 MAX_MODEL_TESTS = 10
@@ -162,14 +163,6 @@ def python_stub(code: str) -> str:
         body_indent = " " * first.col_offset
         parts.append("\n".join([*lines[start:end], body_indent + "..."]))
     return "\n\n".join(parts) or code
-
-
-def _compiles(source: str) -> bool:
-    try:
-        compile(source, "<test>", "exec", dont_inherit=True)
-    except (SyntaxError, ValueError, OverflowError, RecursionError, MemoryError):
-        return False
-    return True
 
 
 def _unique(cases: list[TestCase]) -> list[TestCase]:

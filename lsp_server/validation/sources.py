@@ -26,7 +26,8 @@ def short(text: str, limit: int = 60) -> str:
     return one if len(one) <= limit else one[: limit - 1] + "…"
 
 
-def _compiles(source: str) -> bool:
+def compiles(source: str) -> bool:
+    """Whether `source` is valid Python (compiled, never run)."""
     try:
         compile(source, "<test>", "exec", dont_inherit=True)
     except (SyntaxError, ValueError, OverflowError, RecursionError, MemoryError):
@@ -103,7 +104,7 @@ def assert_lines(instruction: str, language: str) -> list[TestCase]:
         if not match:
             continue
         source = match.group(1).strip()
-        if language == "python" and not _compiles(source):
+        if language == "python" and not compiles(source):
             continue
         cases.append(TestCase(INSTRUCTION, f"instruction: {short(source)}", source,
                               origin="the instruction"))
