@@ -103,7 +103,5 @@ def record(s: dict[str, Any]) -> None:
         "(never seen by the model or the validator); ± = standard deviation across "
         "sampling seed sets (run-to-run noise; greedy decoding is deterministic here).\n"
     )
-    if not RESULTS.exists():
-        RESULTS.write_text("# Benchmark results\n")
     with RESULTS.open("a", encoding="utf-8") as handle:
-        handle.write(section)
+        handle.write(("" if handle.tell() else "# Benchmark results\n") + section)
