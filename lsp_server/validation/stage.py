@@ -63,11 +63,16 @@ class StageContext:
     on_attempt: Callable[[Attempt], None] | None = None
 
 
-def _generate(ctx: StageContext, prompt: Prompt, max_tokens: int, *, stream: bool = True
-              ) -> str:
+def _generate(ctx: StageContext, prompt: Prompt, max_tokens: int, *, stream: bool = True,
+              draft_source: str | None = None) -> str:
+    """A greedy answer (drafting from `draft_source` where the settings allow: the same
+    output, sooner)."""
+    settings = ctx.settings
     return pipeline.generate(
         ctx.backend, ctx.queue, prompt, cancel=ctx.cancel, max_tokens=max_tokens,
-        temperature=0.0, on_partial=ctx.on_partial if stream else None, stats=ctx.stats)
+        temperature=0.0, on_partial=ctx.on_partial if stream else None, stats=ctx.stats,
+        draft_source=draft_source if settings.drafting else None,
+        exact_drafts=settings.exact_drafts)
 
 
 def _continues(ctx: StageContext) -> bool:
@@ -83,11 +88,12 @@ def validate(job: pipeline.Job, prompt: Prompt, ctx: StageContext
         runner = ctx.runner or runner_for(language_id, python=ctx.settings.validate_python,
                                           language_name=job.language)
     except NoRunner as err:
-        outcome = _outcome(job, prompt, _generate(ctx, prompt, ctx.max_tokens), ctx)
-        return outcome, no_runner_validation(str(err))
+        target = job.extraction.target_text if job.mode == "edit" else None
+        answer = _generate(ctx, prompt, ctx.max_tokens, draft_source=target)
+        return _outcome(job, prompt, answer, ctx), no_runner_validation(str(err))
 
     target = job.extraction.target_text if job.mode == "edit" else ""
-    greedy_answer = _generate(ctx, prompt, ctx.max_tokens)
+    greedy_answer = _generate(ctx, prompt, ctx.max_tokens, draft_source=target or None)
     _check_cancel(ctx)
     user_tests = sources.gather(language=runner.language if runner.language != "tsx"
                                 else "typescript", target_text=target,
