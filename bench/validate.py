@@ -14,7 +14,9 @@ validator. Plain = the greedy answer; validated@k = `validate` with validateCand
 seed), so validated@1,3,5,10 share their samples (as separate runs with the same seeds
 would); each run's seconds include the generation time of the answers it reused.
 Run-to-run noise: validated runs with several sampling seed sets (`--seeds`); greedy
-decoding is deterministic (checked by decoding it again, `--recheck`).
+decoding again from another KV-cache state (`--recheck`): llama.cpp on a CPU computes the
+prompt's last token differently when it alone is evaluated again, so greedy answers are
+not always repeatable either.
 
 Results stream to a JSON-lines file (bench/.cache/), so a long run resumes (`--resume`).
 """

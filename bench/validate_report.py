@@ -101,7 +101,8 @@ def record(s: dict[str, Any]) -> None:
         f"Wall time {s['wall_s'] / 60:.0f} min.\n\n{table(s)}\n\n"
         "pass@1 = share of problems whose proposed edit passes HumanEval's hidden tests "
         "(never seen by the model or the validator); ± = standard deviation across "
-        "sampling seed sets (run-to-run noise; greedy decoding is deterministic here).\n"
+        "sampling seed sets (run-to-run noise of the validated runs; greedy decoding's own "
+        "repeatability is the \"decoded twice\" line, when measured).\n"
     )
     with RESULTS.open("a", encoding="utf-8") as handle:
         handle.write(("" if handle.tell() else "# Benchmark results\n") + section)
