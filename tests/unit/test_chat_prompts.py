@@ -20,8 +20,9 @@ TURNS = (
     ChatTurn("assistant", "It returns the area of a circle: `{pi} r²`."),
     ChatTurn("user", "And how would I test it?"),
 )
-CONTEXT = (ContextBlock("geo/shapes.py", "python", "def area(r):\n    return math.pi * r * r", 4, 5),)
-CONTEXT_TEXT = "geo/shapes.py (lines 4-5):\n```python\ndef area(r):\n    return math.pi * r * r\n```"
+CODE = "def area(r):\n    return math.pi * r * r"
+CONTEXT = (ContextBlock("geo/shapes.py", "python", CODE, 4, 5),)
+CONTEXT_TEXT = "geo/shapes.py (lines 4-5):\n```python\n" + CODE + "\n```"
 
 
 def info(family: str | None = None, **kwargs: object) -> ModelInfo:
