@@ -3,6 +3,8 @@ import * as vscode from 'vscode';
 import type { BaseLanguageClient } from 'vscode-languageclient';
 import { DidChangeConfigurationNotification, State } from 'vscode-languageclient';
 import { LanguageClient, LanguageClientOptions, ServerOptions, TransportKind } from 'vscode-languageclient/node';
+import { registerChat } from './chat';
+import type { ChatController } from './chat/controller';
 import { Commands } from './commands';
 import type { EditOutcome } from './commands/edit';
 import type { ExplainOutcome } from './commands/explain';
@@ -20,6 +22,7 @@ export const EXTENSION_ID = 'starcoder-lsp.starcoder-lsp';
 export interface StarCoderApi {
   client(): Promise<BaseLanguageClient | undefined>;
   commands: Commands;
+  chat: ChatController;
   previews: PreviewManager;
   status(): StatusParams | ClientState;
   serverCommand(): ServerCommand | undefined;
@@ -253,6 +256,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<StarCo
   });
   server.commands = commands;
   context.subscriptions.push(output, status, server, previews, commands);
+  const chat = registerChat(context, commands.host, commands);
 
   const register = (id: string, fn: (...args: never[]) => unknown): void => {
     context.subscriptions.push(vscode.commands.registerCommand(id, fn));
@@ -314,6 +318,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<StarCo
   return {
     client: () => server.client(),
     commands,
+    chat,
     previews,
     status: () => status.state,
     serverCommand: () => server.command,

@@ -15,6 +15,8 @@ export interface EditRequest {
   range: LspRange;
   instruction?: string;
   mode: 'edit' | 'generate';
+  /** Code to use as the answer (chat's Apply): the server makes the edit without the model. */
+  answer?: string;
 }
 
 export type EditOutcome =
@@ -97,7 +99,7 @@ export class EditFlow {
     this.generation.cancel();
     const document = await vscode.workspace.openTextDocument(req.uri);
     const usePreview = args.preview ?? this.host.previewEnabled();
-    const label = req.mode === 'generate' ? 'generate from comment' : (req.instruction ?? 'edit');
+    const label = req.mode === 'generate' ? 'generate from comment' : (req.instruction ?? (req.answer !== undefined ? 'apply code from chat' : 'edit'));
     const session = this.host.previews.begin(document, req.range, req.mode, `${basename(req.uri)} ↔ StarCoder: ${shorten(label, 40)}`);
     const source = new vscode.CancellationTokenSource();
     this.generation.set(source);
@@ -106,6 +108,7 @@ export class EditFlow {
       const params: EditArgs = { uri: req.uri.toString(), range: req.range };
       if (req.instruction) params.instruction = req.instruction;
       if (req.mode === 'generate') params.mode = 'generate';
+      if (req.answer !== undefined) params.answer = req.answer;
       const reply = await streamRequest<unknown>(
         this.host,
         client,

@@ -262,12 +262,13 @@ test('Generate From Comment inserts generated code', async () => {
   return outcome.status;
 });
 
-test('Explain Selection shows Markdown', async () => {
+test('Explain Selection opens its answer as the first turn of a chat', async () => {
   await freshDocument('explain.py');
   const outcome = (await vscode.commands.executeCommand('starcoder.explainSelection')) as ExplainOutcome;
   assert(outcome.status === 'shown', `outcome ${JSON.stringify(outcome).slice(0, 300)}`);
-  const doc = await vscode.workspace.openTextDocument(vscode.Uri.parse(outcome.uri));
-  assert(doc.getText().includes(outcome.markdown), 'panel does not show the explanation');
+  const turns = api.chat.conversation.turns;
+  assert(turns.length === 2 && turns[0].role === 'user' && turns[1].content === outcome.markdown, `chat turns ${JSON.stringify(turns).slice(0, 300)}`);
+  assert(api.chat.conversation.chips.some((c) => c.uri.endsWith('explain.py') && c.range), 'the selection is not attached');
   return `${outcome.markdown.length} characters`;
 });
 
