@@ -153,8 +153,8 @@ export class ChatController implements vscode.Disposable {
   private finish(answer: Turn, result: ChatResult): void {
     answer.content = result.text;
     answer.status = undefined;
-    const labels = new Map(this.conversation.chips.map((c) => [c.uri, c.title]));
-    answer.notice = describeDropped(result.dropped, (uri) => labels.get(uri) ?? uri);
+    const paths = new Map(result.context.map((c) => [c.uri, c.path]));
+    answer.notice = describeDropped(result.dropped, (uri) => paths.get(uri) ?? vscode.workspace.asRelativePath(vscode.Uri.parse(uri), false));
     for (const [i, chip] of this.conversation.chips.entries()) {
       const sent = result.context[i];
       if (sent && sent.uri === chip.uri) this.conversation.chips[i] = { ...chip, tokens: sent.tokens, estimated: false };

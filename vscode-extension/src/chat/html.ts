@@ -2,8 +2,6 @@
  * The chat view's HTML: a strict Content-Security-Policy (only our own bundled script, by
  * nonce; our stylesheet; no remote anything), the script and style from dist/chat.
  */
-import { randomBytes } from 'node:crypto';
-
 export interface ChatHtmlParts {
   /** The webview's `cspSource` (where its local resources come from). */
   cspSource: string;
@@ -55,9 +53,4 @@ export function chatHtml(parts: ChatHtmlParts): string {
 <script nonce="${attr(parts.nonce)}" src="${attr(parts.scriptUri)}"></script>
 </body>
 </html>`;
-}
-
-/** A fresh nonce for each page. */
-export function makeNonce(): string {
-  return randomBytes(18).toString('base64url');
 }

@@ -2,9 +2,10 @@
  * The StarCoder Chat view (activity bar): the webview page (webview/, built by esbuild into
  * dist/chat) under a strict CSP, and the routing of its messages to the ChatController.
  */
+import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import type { ChatChange, ChatController } from './controller';
-import { chatHtml, makeNonce } from './html';
+import { chatHtml } from './html';
 import { openFiles } from './chips';
 import { FromView, ToView, parseFromView } from './messages';
 
@@ -41,7 +42,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     view.webview.options = { enableScripts: true, enableCommandUris: false, localResourceRoots: [root] };
     view.webview.html = chatHtml({
       cspSource: view.webview.cspSource,
-      nonce: makeNonce(),
+      nonce: randomBytes(18).toString('base64url'), // fresh for each page
       scriptUri: view.webview.asWebviewUri(vscode.Uri.joinPath(root, 'webview.js')).toString(),
       styleUri: view.webview.asWebviewUri(vscode.Uri.joinPath(root, 'webview.css')).toString(),
     });
