@@ -75,6 +75,11 @@ export class ChatController implements vscode.Disposable {
     this.emitter.fire(change);
   }
 
+  /** Shows the conversation again (after it was changed from outside, e.g. restored). */
+  refresh(): void {
+    this.changed();
+  }
+
   /** While a new chat is empty and its chips untouched, they follow the active editor. */
   followEditor(): void {
     if (!this.conversation.isEmpty || this.conversation.chipsChosen) return;

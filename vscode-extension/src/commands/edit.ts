@@ -176,8 +176,8 @@ export class EditFlow {
   private async askDecision(session: PreviewSession, result: EditResult): Promise<'accept' | 'reject'> {
     const stats = result.stats;
     const parts: string[] = [];
-    if (typeof stats.completion_tokens === 'number') parts.push(`${stats.completion_tokens} tokens`);
-    if (typeof stats.tokens_per_second === 'number') parts.push(`${stats.tokens_per_second.toFixed(1)} tok/s`);
+    if (stats.completion_tokens) parts.push(`${stats.completion_tokens} tokens`); // 0: chat's Apply, no model
+    if (stats.completion_tokens && typeof stats.tokens_per_second === 'number') parts.push(`${stats.tokens_per_second.toFixed(1)} tok/s`);
     const speed = parts.length ? ` (${parts.join(', ')})` : '';
     const note = vscode.window
       .showInformationMessage(`StarCoder: review the proposed edit${speed}.`, 'Accept', 'Reject')
