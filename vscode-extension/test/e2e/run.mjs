@@ -326,15 +326,7 @@ async function runSmoke(codeServer, tmp, server, model, vsix) {
     await page.keyboard.press('Shift+ArrowDown');
     // Command palette -> "StarCoder: Edit Selection…"
     const quickInput = page.locator('.quick-input-widget');
-    for (let attempt = 0; attempt < 3; attempt++) {
-      await page.keyboard.press('F1');
-      try {
-        await quickInput.waitFor({ state: 'visible', timeout: 5_000 });
-        break;
-      } catch {
-        log('smoke: command palette did not open, retrying');
-      }
-    }
+    await openPalette(page, quickInput);
     await page.keyboard.type('StarCoder: Edit Selection');
     await quickInput.locator('.monaco-list-row', { hasText: 'Edit Selection' }).first().waitFor({ timeout: 10_000 });
     await page.keyboard.press('Enter');
@@ -385,15 +377,7 @@ async function runSmoke(codeServer, tmp, server, model, vsix) {
     await page.reload();
     await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
     await page.locator('.statusbar-item', { hasText: 'StarCoder' }).first().waitFor({ timeout: 60_000 });
-    for (let attempt = 0; attempt < 3; attempt++) {
-      await page.keyboard.press('F1');
-      try {
-        await quickInput.waitFor({ state: 'visible', timeout: 5_000 });
-        break;
-      } catch {
-        log('smoke: command palette did not open, retrying');
-      }
-    }
+    await openPalette(page, quickInput);
     await page.keyboard.type('StarCoder: Open Chat');
     await quickInput.locator('.monaco-list-row', { hasText: 'Open Chat' }).first().waitFor({ timeout: 10_000 });
     await page.keyboard.press('Enter');
@@ -410,6 +394,19 @@ async function runSmoke(codeServer, tmp, server, model, vsix) {
   }
   if (!fs.existsSync(shot)) throw new Error('no screenshot');
   return shot;
+}
+
+/** F1, again if the first press was lost (seen in code-server). */
+async function openPalette(page, quickInput) {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    await page.keyboard.press('F1');
+    try {
+      await quickInput.waitFor({ state: 'visible', timeout: 5_000 });
+      return;
+    } catch {
+      log('smoke: command palette did not open, retrying');
+    }
+  }
 }
 
 /** The chat view's turns as its page shows them, once `ready(turns)` holds. */

@@ -13,25 +13,7 @@ import type { Host } from '../../src/commands/host';
 import { InstructionHistory } from '../../src/history';
 import { PreviewManager } from '../../src/preview';
 import { FakeDocument, Position, Selection, Uri, mock } from './vscode-mock';
-
-type Handler = (method: string, params: any, token: vscode.CancellationToken, report: (text: string) => void) => Promise<unknown>;
-
-function fakeClient(handler: Handler) {
-  const progress = new Map<string, (v: unknown) => void>();
-  const client = {
-    calls: [] as { method: string; params: any; token: vscode.CancellationToken }[],
-    onProgress: vi.fn((_type: unknown, token: string, h: (v: unknown) => void) => {
-      progress.set(token, h);
-      return { dispose: () => progress.delete(token) };
-    }),
-    sendRequest: vi.fn((method: string, params: any, token: vscode.CancellationToken) => {
-      client.calls.push({ method, params, token });
-      const report = (text: string) => progress.get(params.workDoneToken)?.({ kind: 'report', message: text });
-      return handler(method, params, token, report);
-    }),
-  };
-  return client;
-}
+import { Handler, fakeClient } from './fake-client';
 
 function memento() {
   const data = new Map<string, unknown>();
