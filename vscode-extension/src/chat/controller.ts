@@ -33,6 +33,9 @@ export class ChatController implements vscode.Disposable {
   readonly conversation: Conversation;
   /** Milliseconds from Enter to the first answer text drawn in the view (newest last). */
   readonly firstTokenMs: number[] = [];
+  /** Milliseconds from ask() to the first answer text reaching the extension (newest last). */
+  readonly hostFirstTokenMs: number[] = [];
+
   private source: vscode.CancellationTokenSource | undefined;
   private lastEditor: vscode.TextEditor | undefined = vscode.window.activeTextEditor;
   private sizing: ReturnType<typeof setTimeout> | undefined;
@@ -132,9 +135,16 @@ export class ChatController implements vscode.Disposable {
     if (!client) return { status: 'unavailable' };
     if (source.token.isCancellationRequested) return { status: 'stopped', text: '', elapsedMs: 0 };
     const token = newToken('chat');
+    const started = performance.now();
+    let first = true;
     const sub = client.onProgress(WorkDoneProgress.type, token, (value) => {
-      const text = value.kind === 'end' ? undefined : progressText(value);
+      // Reports carry the answer so far; begin's message is the server's "waiting…".
+      const text = value.kind === 'report' ? progressText(value) : undefined;
       if (text === undefined || source.token.isCancellationRequested) return;
+      if (first && text) {
+        first = false;
+        this.hostFirstTokenMs.push(performance.now() - started);
+      }
       answer.content = text;
       this.changed({ kind: 'partial', index, text });
     });

@@ -52,6 +52,25 @@ export async function perform(page, request, resultsDir) {
       if (request.key) await input.press(request.key);
       return { typed: true };
     }
+    case 'askTimed': {
+      // Enter to the first answer text on screen, timed from outside the page.
+      const input = frame.locator('#input');
+      await input.click();
+      await input.pressSequentially(request.text, { delay: 5 });
+      const before = await frame.evaluate(() => document.querySelectorAll('#messages .turn.assistant').length);
+      const started = Date.now();
+      await input.press('Enter');
+      await frame.waitForFunction(
+        (count) => {
+          const answers = document.querySelectorAll('#messages .turn.assistant');
+          const body = answers.length > count ? answers[answers.length - 1].querySelector('.body') : null;
+          return !!body && !body.querySelector('.waiting') && body.textContent.trim().length > 0;
+        },
+        before,
+        { polling: 5, timeout: request.timeout ?? 120_000 },
+      );
+      return { ms: Date.now() - started };
+    }
     case 'click': {
       await frame.locator(request.selector).last().click({ timeout: 15_000 });
       return { clicked: request.selector };

@@ -53,6 +53,7 @@ describe('ChatController', () => {
   it('streams an answer into the conversation and sends earlier turns with the next question', async () => {
     const partials: string[] = [];
     const { chat, client, store } = setup(async (_m, params, _t, report) => {
+      report('waiting for the model…', 'begin'); // the server's begin message is not answer text
       report('It');
       report('It computes');
       return answer(params.messages.length === 1 ? 'It computes the area.' : 'Use pytest.', {

@@ -3,7 +3,7 @@
 import { vi } from 'vitest';
 import type * as vscode from 'vscode';
 
-export type Handler = (method: string, params: any, token: vscode.CancellationToken, report: (text: string) => void) => Promise<unknown>;
+export type Handler = (method: string, params: any, token: vscode.CancellationToken, report: (text: string, kind?: 'begin' | 'report') => void) => Promise<unknown>;
 
 export function fakeClient(handler: Handler) {
   const progress = new Map<string, (v: unknown) => void>();
@@ -15,7 +15,7 @@ export function fakeClient(handler: Handler) {
     }),
     sendRequest: vi.fn((method: string, params: any, token: vscode.CancellationToken) => {
       client.calls.push({ method, params, token });
-      const report = (text: string) => progress.get(params.workDoneToken)?.({ kind: 'report', message: text });
+      const report = (text: string, kind: 'begin' | 'report' = 'report') => progress.get(params.workDoneToken)?.({ kind, message: text });
       return handler(method, params, token, report);
     }),
   };
