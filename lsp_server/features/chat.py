@@ -17,8 +17,9 @@ from lsp_server.features.progress import (
     finished,
     generating,
     run_model_job,
+    token_in_params,
 )
-from lsp_server.protocol import REQ_CHAT, REQ_CHAT_CONTEXT, ParamsError, plain
+from lsp_server.protocol import REQ_CHAT, REQ_CHAT_CONTEXT, ParamsError
 from lsp_server.server import StarcoderServer
 from model.base import GenerationStats
 from model.errors import BusyError, ModelError
@@ -44,7 +45,8 @@ def register(server: StarcoderServer) -> None:
         except ParamsError as err:
             raise JsonRpcInvalidParams(str(err)) from err
         try:
-            return await _chat(ls, plan_chat(args, ls.documents, _roots(ls)), _token(params))
+            return await _chat(ls, plan_chat(args, ls.documents, _roots(ls)),
+                               token_in_params(params))
         except Cancelled:
             raise JsonRpcRequestCancelled("cancelled") from None
         except (pipeline.PipelineError, ModelError) as err:
@@ -93,12 +95,6 @@ async def _chat(ls: StarcoderServer, job: ChatJob, token: Any) -> dict[str, Any]
 
     return await run_model_job(ls, token, f"StarCoder Chat: {job.title}", work,
                                GenerationStats())
-
-
-def _token(params: Any) -> Any:
-    data = plain(params)
-    token = data.get("workDoneToken") if isinstance(data, dict) else None
-    return token if isinstance(token, (str, int)) and not isinstance(token, bool) else None
 
 
 def _roots(ls: StarcoderServer) -> list[str]:

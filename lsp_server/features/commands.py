@@ -1,10 +1,10 @@
 """starcoder.edit / .generate / .explain commands and the starcoder/edit and
 starcoder/explain requests.
 
-The model runs in a worker thread; this module wires the LSP side around it: work-done
-progress with the partial text, cancellation ($/cancelRequest or the progress' Cancel)
-reaching the backend through a threading.Event, and a versioned applyEdit that never
-overwrites what the user typed meanwhile.
+The model runs in a worker thread (features/progress.py: work-done progress with the
+partial text, cancellation reaching the backend through a threading.Event); this module
+plans the job and ends it with a versioned applyEdit that never overwrites what the user
+typed meanwhile. With an `answer` (chat's Apply) the model does not run at all.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from lsp_server.features.progress import (
     finished,
     generating,
     run_model_job,
+    token_in_params,
 )
 from lsp_server.positions import from_code_points
 from lsp_server.protocol import (
@@ -36,7 +37,6 @@ from lsp_server.protocol import (
     REQ_EXPLAIN,
     EditArgs,
     ParamsError,
-    plain,
 )
 
 # A real import, not TYPE_CHECKING: pygls evaluates command handlers' type hints.
@@ -132,12 +132,7 @@ def _progress_token(raw: Any) -> types.ProgressToken | None:
     params = current_command.get()
     if params is not None and params.work_done_token is not None:
         return params.work_done_token
-    data = plain(raw)
-    if isinstance(data, dict):
-        token = data.get("workDoneToken")
-        if isinstance(token, (str, int)) and not isinstance(token, bool):
-            return token
-    return None
+    return token_in_params(raw)
 
 
 def _points(doc: Document, args: EditArgs, encoding: str,

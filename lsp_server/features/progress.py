@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from lsprotocol import types
 
+from lsp_server.protocol import plain
 from lsp_server.server import StarcoderServer
 from model.base import GenerationStats
 from model.queue import CancelledWhileWaiting
@@ -55,6 +56,13 @@ async def run_model_job(ls: StarcoderServer, token: types.ProgressToken | None, 
     finally:
         ls.running.pop(job_id, None)
         progress.end(stats)
+
+
+def token_in_params(raw: Any) -> types.ProgressToken | None:
+    """The `workDoneToken` a request's params carry, if it is a valid token."""
+    data = plain(raw)
+    token = data.get("workDoneToken") if isinstance(data, dict) else None
+    return token if isinstance(token, (str, int)) and not isinstance(token, bool) else None
 
 
 def generating(ls: StarcoderServer, title: str) -> None:

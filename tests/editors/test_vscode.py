@@ -102,7 +102,9 @@ def test_vsix_is_built(setup: str) -> None:
     assert code == 0, f"vsce package failed:\n{_tail(out)}"
     assert vsix.is_file() and vsix.stat().st_size > 10_000, f"no .vsix at {vsix}:\n{_tail(out)}"
     names = {name.lower() for name in zipfile.ZipFile(vsix).namelist()}
-    wanted = {"extension/package.json", "extension/dist/extension.js", "extension/readme.md"}
+    wanted = {"extension/package.json", "extension/dist/extension.js", "extension/readme.md",
+              "extension/dist/chat/webview.js", "extension/dist/chat/webview.css",
+              "extension/media/chat.svg"}
     assert wanted <= names, names
     unwanted = ("extension/src/", "extension/node_modules/", "extension/test")
     assert not any(n.startswith(unwanted) for n in names), names
