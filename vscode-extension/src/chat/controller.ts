@@ -50,6 +50,8 @@ export class ChatController implements vscode.Disposable {
     store: Store | undefined,
     /** Shows the chat view (the view registers it). */
     public reveal: () => Promise<void> = async () => undefined,
+    /** Whether the chat view is on screen (the view registers it). */
+    public isVisible: () => boolean = () => true,
   ) {
     this.conversation = new Conversation(store);
     this.disposables.push(
@@ -83,9 +85,10 @@ export class ChatController implements vscode.Disposable {
     this.changed();
   }
 
-  /** While a new chat is empty and its chips untouched, they follow the active editor. */
+  /** While a new chat is empty and its chips untouched, they follow the active editor
+   * (only while the view is on screen: no requests for a chat nobody looks at). */
   followEditor(): void {
-    if (!this.conversation.isEmpty || this.conversation.chipsChosen) return;
+    if (!this.conversation.isEmpty || this.conversation.chipsChosen || !this.isVisible()) return;
     const editor = vscode.window.activeTextEditor ?? this.lastEditor;
     const chips = editorChips(editor);
     if (chips.map(chipId).join('|') === this.conversation.chips.map(chipId).join('|')) return;

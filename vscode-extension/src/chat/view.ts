@@ -20,6 +20,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     private readonly chat: ChatController,
   ) {
     chat.reveal = () => this.reveal();
+    chat.isVisible = () => this.visible;
     this.disposables.push(chat.onDidChange((change) => this.onChange(change)));
   }
 
