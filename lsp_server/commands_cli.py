@@ -60,9 +60,13 @@ def edit_file(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
         stats = GenerationStats()
         cancel = threading.Event()
         print(f"StarCoder: {job.instruction}", file=sys.stderr)
-        answer = pipeline.generate(backend, GenerationQueue(1), prompt, cancel=cancel,
-                                   max_tokens=max_tokens, temperature=settings.temperature,
-                                   draft_source=job.extraction.target_text, stats=stats)
+        answer = pipeline.generate(
+            backend, GenerationQueue(1), prompt, cancel=cancel, max_tokens=max_tokens,
+            temperature=settings.temperature,
+            draft_source=(job.extraction.target_text if settings.drafting
+                          and job.mode == "edit" else None),
+            exact_drafts=settings.exact_drafts, stats=stats,
+            timeout_s=settings.request_timeout_s)
         outcome = pipeline.answer_to_outcome(job, prompt, answer, stats,
                                              continues_prefix=not backend.info.uses_chat_api)
     except (pipeline.PipelineError, ModelError) as err:

@@ -196,6 +196,7 @@ async def _run_job(ls: StarcoderServer, args: EditArgs, *, mode: str, apply: boo
                               and job.mode == "edit" else None),
                 exact_drafts=settings.exact_drafts,
                 on_partial=progress.report_threadsafe, stats=stats,
+                timeout_s=settings.request_timeout_s,
             )
         finally:
             ls.models.set_status("ready", _stats_message(stats),
