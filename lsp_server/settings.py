@@ -94,6 +94,14 @@ _ALIASES = {
     "loadOnStart": "load_on_start",
 }
 
+_CAMEL = {name: key for key, name in _ALIASES.items()}
+
+
+def camel_name(field: str) -> str:
+    """The documented (camelCase) name of a Settings field: `max_tokens` -> `maxTokens`."""
+    return _CAMEL.get(field, field)
+
+
 _LIMITS: dict[str, tuple[float, float]] = {
     "max_tokens": (1, 32768),
     "temperature": (0.0, 2.0),
