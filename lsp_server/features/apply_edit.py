@@ -74,10 +74,11 @@ async def _typed_since(doc: Document, revision: int) -> bool:
         await asyncio.sleep(TYPING_POLL_S)
 
 
-def workspace_edit(doc: Document, edits: list[TextEditSpec], version: int,
-                   encoding: str) -> dict[str, Any]:
-    """A versioned WorkspaceEdit (documentChanges) in the client's position units."""
-    lines = doc.lines
+def workspace_edit(doc: Document, edits: list[TextEditSpec], version: int, encoding: str,
+                   lines: list[str] | None = None) -> dict[str, Any]:
+    """A versioned WorkspaceEdit (documentChanges) in the client's position units; `lines`
+    are the text's lines at `version` (default: the document's now)."""
+    lines = doc.lines if lines is None else lines
     text_edits = [
         {"range": {"start": _client_pos(lines, e.start, encoding),
                    "end": _client_pos(lines, e.end, encoding)},

@@ -224,13 +224,19 @@ async def _run_job(ls: StarcoderServer, args: EditArgs, *, mode: str, apply: boo
     if ls.documents.get(args.uri) is not doc:
         raise pipeline.ConflictError("the document was closed or reopened during "
                                      "generation; the edit was not applied")
-    try:
-        outcome = pipeline.rebase_onto(doc, outcome)
-    except pipeline.ConflictError as err:
-        err.partial = {"text": outcome.code, "instruction": job.instruction,  # type: ignore[attr-defined]
-                       "stats": stats.as_dict()}
-        raise
-    edit = workspace_edit(doc, outcome.edits, outcome.version, encoding)
+    if not args.rebase and not apply:
+        # The client asked for the edit on the version it was planned on (an inline
+        # review that writes into the document while the model streams rebases it itself).
+        edit = workspace_edit(doc, outcome.edits, outcome.version, encoding,
+                              lines=job.text.split("\n"))
+    else:
+        try:
+            outcome = pipeline.rebase_onto(doc, outcome)
+        except pipeline.ConflictError as err:
+            err.partial = {"text": outcome.code, "instruction": job.instruction,  # type: ignore[attr-defined]
+                           "stats": stats.as_dict()}
+            raise
+        edit = workspace_edit(doc, outcome.edits, outcome.version, encoding)
     result: dict[str, Any] = {
         "edit": edit,
         "text": outcome.code,
