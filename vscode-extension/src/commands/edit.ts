@@ -1,10 +1,13 @@
 /**
  * "Edit Selection…" and "Generate From Comment": ask for an instruction, stream the model's
- * text into the diff preview, then Accept / Reject; a refused (stale) edit offers Retry.
+ * text into the review (`starcoder.preview`: inline in the editor, hunk by hunk, see
+ * review/flow.ts; or a diff preview), then Accept / Reject; a refused (stale) edit offers
+ * Retry. With the preview off the edit applies at once.
  */
 import * as vscode from 'vscode';
 import { type PreviewSession, toRange } from '../preview';
 import { EditArgs, EditResult, Range as LspRange, REQ_EDIT, parseEditResult } from '../protocol';
+import { previewMode, runInlineReview } from '../review';
 import type { Host } from './host';
 import { basename, errorMessage, shorten, showError } from './messages';
 import { Generation, streamRequest } from './stream';
@@ -20,6 +23,8 @@ export interface EditRequest {
 export type EditOutcome =
   | { status: 'accepted'; result: EditResult; range?: LspRange }
   | { status: 'rejected'; result: EditResult }
+  /** Inline review: some hunks accepted, others rejected (or edited by the user). */
+  | { status: 'partial'; result: EditResult; accepted: number; rejected: number; takenOver: number }
   | { status: 'cancelled'; elapsedMs: number }
   | { status: 'empty'; result?: EditResult }
   | { status: 'conflict'; result: EditResult; message: string }
@@ -95,8 +100,12 @@ export class EditFlow {
     const client = await this.host.client();
     if (!client) return { status: 'unavailable' };
     this.generation.cancel();
+    const mode = args.preview !== undefined ? previewMode(args.preview) : this.host.previewMode();
+    if (mode === 'inline') {
+      return runInlineReview(this.host, this.generation, client, req, args, (message) => void this.offerRetry(req, args, message));
+    }
     const document = await vscode.workspace.openTextDocument(req.uri);
-    const usePreview = args.preview ?? this.host.previewEnabled();
+    const usePreview = mode === 'diff';
     const label = req.mode === 'generate' ? 'generate from comment' : (req.instruction ?? 'edit');
     const session = this.host.previews.begin(document, req.range, req.mode, `${basename(req.uri)} ↔ StarCoder: ${shorten(label, 40)}`);
     const source = new vscode.CancellationTokenSource();
