@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.examples import EDIT_SOURCE
+from tests.fixtures.examples import EDIT_SOURCE, FIX_COLUMNS, FIX_LINE, FIX_MESSAGE, FIX_SOURCE
 
 pytestmark = [pytest.mark.editor, pytest.mark.timeout(300)]
 
@@ -66,19 +66,6 @@ def test_neovim_applies_the_edit(tiny_model, tmp_path: Path) -> None:
     assert result["reply"]["text"].rstrip("\n") in new_text
 
 
-FIX_SOURCE = """import os
-
-
-def total(items):
-    result = 0
-    for item in items:
-        result += item.price * quantity
-    return result
-
-
-def other():
-    return 1
-"""
 
 
 @needs_nvim
@@ -87,9 +74,10 @@ def test_neovim_applies_the_quick_fix_for_a_linter_diagnostic(tiny_model, tmp_pa
     context; the quick fix is offered and Neovim applies its edit."""
     target = tmp_path / "fix.py"
     target.write_text(FIX_SOURCE)
-    message = '"quantity" is not defined'
-    diagnostic = {"col": 33, "end_col": 41, "message": message, "source": "pyflakes"}
-    result = run_nvim(tiny_model, tmp_path, target, 6, DIAGNOSTIC=json.dumps(diagnostic),
+    message = FIX_MESSAGE
+    diagnostic = {"col": FIX_COLUMNS[0], "end_col": FIX_COLUMNS[1], "message": message,
+                  "source": "pyflakes"}
+    result = run_nvim(tiny_model, tmp_path, target, FIX_LINE, DIAGNOSTIC=json.dumps(diagnostic),
                       ACTION_PREFIX="StarCoder: fix")
     assert result["ok"], result
     assert result["diagnostics"] == 1

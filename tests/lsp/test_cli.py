@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.examples import FIX_MESSAGE, FIX_SOURCE
 from tests.lsp_helpers import REPO
 
 pytestmark = pytest.mark.timeout(120)
@@ -95,29 +96,16 @@ def test_initialize_imports_nothing_heavy() -> None:
         assert heavy not in imported, f"{heavy} imported at start-up"
 
 
-FIX_SOURCE = """import os
-
-
-def total(items):
-    result = 0
-    for item in items:
-        result += item.price * quantity
-    return result
-
-
-def other():
-    return 1
-"""
 
 
 def test_edit_fix_rewrites_the_function_around_a_reported_problem(tiny_model,
                                                                    tmp_path: Path) -> None:
     target = tmp_path / "fix.py"
     target.write_text(FIX_SOURCE)
-    proc = _cli("edit", str(target), "--line", "7", "--fix", '"quantity" is not defined',
+    proc = _cli("edit", str(target), "--line", "7", "--fix", FIX_MESSAGE,
                 "--model", str(tiny_model.gguf_path), "--max-tokens", "40", "--write")
     assert proc.returncode == 0, proc.stderr
-    assert ('StarCoder: Fix this problem: "quantity" is not defined (on the line '
+    assert (f"StarCoder: Fix this problem: {FIX_MESSAGE} (on the line "
             "`result += item.price * quantity`)") in proc.stderr
     written = target.read_text()
     assert written != FIX_SOURCE

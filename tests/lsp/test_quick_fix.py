@@ -10,32 +10,16 @@ import time
 import pytest
 from lsprotocol import types
 
+from tests.fixtures.examples import FIX_COLUMNS, FIX_LINE, FIX_MESSAGE, FIX_SOURCE, FIX_TARGET
 from tests.lsp_helpers import running_server
 
 pytestmark = pytest.mark.timeout(180)
 
 URI = "file:///tmp/starcoder-e2e/fix.py"
-SOURCE = """import os
-
-
-def keep_me():
-    return 1
-
-
-def total(items):
-    result = 0
-    for item in items:
-        result += item.price * quantity
-    return result
-
-
-def also_keep():
-    return 2
-"""
-MESSAGE = '"quantity" is not defined'
+SOURCE, MESSAGE = FIX_SOURCE, FIX_MESSAGE
 DIAGNOSTIC = types.Diagnostic(
-    range=types.Range(start=types.Position(line=10, character=33),
-                      end=types.Position(line=10, character=41)),
+    range=types.Range(start=types.Position(line=FIX_LINE, character=FIX_COLUMNS[0]),
+                      end=types.Position(line=FIX_LINE, character=FIX_COLUMNS[1])),
     message=MESSAGE, severity=types.DiagnosticSeverity.Error, source="Pyright",
     code="reportUndefinedVariable")
 INIT = {"maxTokens": 40}
@@ -59,9 +43,9 @@ async def test_the_quick_fix_is_offered_at_once_and_edits_the_function(tiny_mode
         assert fix.diagnostics and fix.diagnostics[0].message == MESSAGE
         assert fix.command is not None and fix.command.command == "starcoder.edit"
         arg = fix.command.arguments[0]
-        # Widened from the underlined word to the enclosing function (lines 7-11).
-        assert arg["range"] == {"start": {"line": 7, "character": 0},
-                                "end": {"line": 12, "character": 0}}
+        # Widened from the underlined word to the enclosing function.
+        assert arg["range"] == {"start": {"line": FIX_TARGET[0], "character": 0},
+                                "end": {"line": FIX_TARGET[1], "character": 0}}
         assert MESSAGE in arg["instruction"] and "Pyright" in arg["instruction"]
         assert "reportUndefinedVariable" in arg["instruction"]
         status = await client.protocol.send_request_async("starcoder/getStatus", {})
@@ -85,11 +69,11 @@ async def test_the_quick_fix_is_offered_at_once_and_edits_the_function(tiny_mode
         text = editor.texts[URI]
         assert text != SOURCE
         lines = text.split("\n")
-        assert lines[:7] == SOURCE.split("\n")[:7]  # the code above is untouched
-        assert text.endswith("def also_keep():\n    return 2\n")
+        assert lines[:3] == SOURCE.split("\n")[:3]  # the code above is untouched
+        assert text.endswith("def other():\n    return 1\n")
         for change in editor.applied:
             for edit in change.edits:
-                assert 7 <= edit.range.start.line <= 12
+                assert FIX_TARGET[0] <= edit.range.start.line <= FIX_TARGET[1]
 
 
 async def test_several_diagnostics_each_one_fix(tiny_model) -> None:

@@ -19,23 +19,10 @@ from lsp_server.extraction.diagnostic_fix import (
 from lsp_server.prompts import build_edit_prompt
 from lsp_server.settings import Settings
 from model.base import ModelInfo
+from tests.fixtures.examples import FIX_SOURCE
 
-SOURCE = '''import os
-
-LIMIT = compute(
-    10)
-
-
-def total(items):
-    result = 0
-    for item in items:
-        result += item.price * quantity
-    return result
-
-
-def other():
-    return 1
-'''
+# FIX_SOURCE with a two-line top-level statement above the function (now lines 6-10).
+SOURCE = FIX_SOURCE.replace("import os\n\n\n", "import os\n\nLIMIT = compute(\n    10)\n\n\n", 1)
 
 
 def _fix(problem: Problem, source: str = SOURCE, language: str = "python"):

@@ -6,10 +6,11 @@
  */
 import * as vscode from 'vscode';
 import { type PreviewSession, toRange } from '../preview';
-import { EditArgs, EditResult, Range as LspRange, REQ_EDIT, parseEditResult } from '../protocol';
+import { EditArgs, EditResult, Range as LspRange, REQ_EDIT } from '../protocol';
 import { previewMode, runInlineReview } from '../review';
 import type { Host } from './host';
-import { basename, errorMessage, shorten, showError } from './messages';
+import { basename, errorMessage, shorten } from './messages';
+import { readEditReply } from './reply';
 import { Generation, streamRequest } from './stream';
 import { CommandArgs, resolveTarget } from './target';
 
@@ -125,28 +126,9 @@ export class EditFlow {
         source,
       );
       this.generation.set(undefined);
-      if (!reply.ok) {
-        await session.close();
-        if (reply.cancelled) return { status: 'cancelled', elapsedMs: reply.elapsedMs };
-        const message = errorMessage(reply.error);
-        void showError(this.host, `StarCoder: the edit failed: ${message}`);
-        return { status: 'error', message };
-      }
-      let result: EditResult;
-      try {
-        result = parseEditResult(reply.value);
-      } catch (err) {
-        await session.close();
-        const message = errorMessage(err);
-        void showError(this.host, `StarCoder: ${message}`);
-        return { status: 'error', message };
-      }
-      if (!result.edit && result.reason === 'conflict') {
-        await session.close();
-        const message = result.message ?? 'the document changed while the model was writing';
-        void this.offerRetry(req, args, message);
-        return { status: 'conflict', result, message };
-      }
+      const read = await readEditReply(this.host, reply, () => session.close(), (message) => void this.offerRetry(req, args, message));
+      if ('status' in read) return read;
+      const result = read;
       const changes = session.finish(result);
       if (!changes) {
         await session.close();

@@ -7,10 +7,11 @@ import * as vscode from 'vscode';
 import type { BaseLanguageClient } from 'vscode-languageclient';
 import type { EditOutcome, EditRequest } from '../commands/edit';
 import type { Host } from '../commands/host';
-import { errorMessage, shorten, showError } from '../commands/messages';
+import { shorten } from '../commands/messages';
+import { readEditReply } from '../commands/reply';
 import { Generation, streamRequest } from '../commands/stream';
 import type { CommandArgs } from '../commands/target';
-import { EditArgs, EditResult, REQ_EDIT, parseEditResult } from '../protocol';
+import { EditArgs, EditResult, REQ_EDIT } from '../protocol';
 import type { ReviewSummary } from './session';
 
 export async function runInlineReview(
@@ -35,28 +36,9 @@ export async function runInlineReview(
     if (req.mode === 'generate') params.mode = 'generate';
     const reply = await streamRequest<unknown>(host, client, REQ_EDIT, params, `StarCoder: ${shorten(label)}`, (text) => review.stream(text), source);
     generation.set(undefined);
-    if (!reply.ok) {
-      await review.abort();
-      if (reply.cancelled) return { status: 'cancelled', elapsedMs: reply.elapsedMs };
-      const message = errorMessage(reply.error);
-      void showError(host, `StarCoder: the edit failed: ${message}`);
-      return { status: 'error', message };
-    }
-    let result: EditResult;
-    try {
-      result = parseEditResult(reply.value);
-    } catch (err) {
-      await review.abort();
-      const message = errorMessage(err);
-      void showError(host, `StarCoder: ${message}`);
-      return { status: 'error', message };
-    }
-    if (!result.edit && result.reason === 'conflict') {
-      await review.abort();
-      const message = result.message ?? 'the document changed while the model was writing';
-      offerRetry(message);
-      return { status: 'conflict', result, message };
-    }
+    const read = await readEditReply(host, reply, () => review.abort(), offerRetry);
+    if ('status' in read) return read;
+    const result = read;
     const shown = await review.show(result);
     if (shown.status === 'empty') {
       const why = result.message ? ` (${result.message})` : '';

@@ -10,20 +10,8 @@ import type { EditOutcome } from '../../../src/commands/edit';
 import { editsFor } from '../../../src/preview';
 import type { EditResult } from '../../../src/protocol';
 import { applyEdits } from '../../../src/text';
-import { api, assert, freshDocument, screenshot, sleep, test, waitFor } from './harness';
+import { SAMPLE, api, assert, freshDocument, screenshot, sleep, test, waitFor } from './harness';
 
-const TWO_FUNCTIONS = [
-  'import math',
-  '',
-  '',
-  'def area(radius):',
-  '    return math.pi * radius * radius',
-  '',
-  '',
-  'def perimeter(radius):',
-  '    return 2 * math.pi * radius',
-  '',
-].join('\n');
 
 async function lenses(uri: vscode.Uri): Promise<vscode.CodeLens[]> {
   const all = (await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', uri)) ?? [];
@@ -39,9 +27,22 @@ function inline(instruction: string, extra: Record<string, unknown> = {}): Promi
   return vscode.commands.executeCommand<EditOutcome>('starcoder.editSelection', { instruction, preview: 'inline', ...extra }) as Promise<EditOutcome>;
 }
 
+/** Runs `fn` with `starcoder.maxTokens` set to `tokens` (a live setting), then puts it back. */
+async function withMaxTokens<T>(tokens: number, fn: () => Promise<T>): Promise<T> {
+  const cfg = vscode.workspace.getConfiguration('starcoder');
+  const previous = cfg.get<number>('maxTokens');
+  await cfg.update('maxTokens', tokens, vscode.ConfigurationTarget.Workspace);
+  await sleep(300);
+  try {
+    return await fn();
+  } finally {
+    await cfg.update('maxTokens', previous, vscode.ConfigurationTarget.Workspace);
+  }
+}
+
 export function registerReviewTests(): void {
   test('inline review: accept one hunk, reject another, check the file (code lenses)', async () => {
-    const editor = await freshDocument('hunks.py', TWO_FUNCTIONS);
+    const editor = await freshDocument('hunks.py', SAMPLE);
     const document = editor.document;
     const before = document.getText();
     // An edit of two hunks (the tiny model's answers are random, so the edit is given; the
@@ -101,11 +102,7 @@ export function registerReviewTests(): void {
     const editor = await freshDocument('inline-reject.py');
     const document = editor.document;
     const before = document.getText();
-    const cfg = vscode.workspace.getConfiguration('starcoder');
-    const previousMax = cfg.get<number>('maxTokens');
-    await cfg.update('maxTokens', 400, vscode.ConfigurationTarget.Workspace);
-    await sleep(300);
-    try {
+    return withMaxTokens(400, async () => {
       const pending = inline('rewrite this in great detail');
       // While the model writes, its text is in the document below the selection.
       const streamed = await waitFor('streamed text in the document', () => {
@@ -123,9 +120,7 @@ export function registerReviewTests(): void {
       assert(outcome.status === 'rejected', `outcome ${JSON.stringify(outcome).slice(0, 300)}`);
       assert(document.getText() === before, 'Reject did not restore the document byte for byte');
       return `${streamed.split('\n').length} streamed line(s); lenses: ${list.map((l) => l.command?.title).join(' | ')}`;
-    } finally {
-      await cfg.update('maxTokens', previousMax, vscode.ConfigurationTarget.Workspace);
-    }
+    });
   });
 
   test('inline review with the real server: Accept All lands exactly the server edit', async () => {
@@ -142,11 +137,7 @@ export function registerReviewTests(): void {
   test('inline review: Cancel while streaming leaves the document as it was', async () => {
     const editor = await freshDocument('inline-cancel.py');
     const before = editor.document.getText();
-    const cfg = vscode.workspace.getConfiguration('starcoder');
-    const previousMax = cfg.get<number>('maxTokens');
-    await cfg.update('maxTokens', 4000, vscode.ConfigurationTarget.Workspace);
-    await sleep(300);
-    try {
+    return withMaxTokens(4000, async () => {
       const pending = inline('rewrite this in great detail');
       await waitFor('streamed text', () => api.reviews.active?.streaming, 120_000);
       await vscode.commands.executeCommand('starcoder.cancelGeneration');
@@ -154,9 +145,7 @@ export function registerReviewTests(): void {
       assert(outcome.status === 'cancelled', `outcome ${JSON.stringify(outcome).slice(0, 200)}`);
       assert(editor.document.getText() === before, 'the streamed text stayed in the document');
       return `cancelled after ${outcome.elapsedMs} ms`;
-    } finally {
-      await cfg.update('maxTokens', previousMax, vscode.ConfigurationTarget.Workspace);
-    }
+    });
   });
 
   test('fix this diagnostic: the lightbulb offers StarCoder: fix "<message>" and it applies', async () => {
