@@ -24,7 +24,7 @@ export async function runInlineReview(
 ): Promise<EditOutcome> {
   const document = await vscode.workspace.openTextDocument(req.uri);
   const label = req.mode === 'generate' ? 'generate from comment' : (req.instruction ?? 'edit');
-  const review = host.reviews.begin(document, req.range, req.mode, `StarCoder: ${shorten(label, 40)}`);
+  const review = host.reviews.begin(document, req.range, req.mode);
   const source = new vscode.CancellationTokenSource();
   generation.set(source);
   let hint: vscode.Disposable | undefined;

@@ -44,11 +44,11 @@ export class ReviewManager implements vscode.Disposable, vscode.CodeLensProvider
   }
 
   /** Starts reviewing an edit of `range` in `document` (a review already there is aborted). */
-  begin(document: vscode.TextDocument, range: LspRange, mode: 'edit' | 'generate', title: string): ReviewSession {
+  begin(document: vscode.TextDocument, range: LspRange, mode: 'edit' | 'generate'): ReviewSession {
     const key = document.uri.toString();
     const previous = this.sessions.get(key);
     if (previous && !previous.isFinished) void previous.abort();
-    const session = new ReviewSession(document, range, mode, title);
+    const session = new ReviewSession({ document, range, mode });
     this.sessions.set(key, session);
     this.latest = session;
     const subscription = session.onDidChange(() => this.refresh(session));

@@ -94,15 +94,14 @@ export class ReviewSession implements vscode.Disposable {
   /** Fires when what the review shows changed (text, regions, decisions). */
   readonly onDidChange = this.changed.event;
 
-  constructor(
-    readonly document: vscode.TextDocument,
-    readonly range: LspRange,
-    readonly mode: 'edit' | 'generate',
-    readonly title: string,
-  ) {
+  readonly document: vscode.TextDocument;
+
+  /** Reviews an edit of `range` (whole lines) in `document`; `generate` inserts after it. */
+  constructor(target: { document: vscode.TextDocument; range: LspRange; mode: 'edit' | 'generate' }) {
+    const { document, range, mode } = target;
+    this.document = document;
     this.original = document.getText();
-    this.originalVersion = document.version;
-    this.version = document.version;
+    this.originalVersion = this.version = document.version;
     this.eol = eolOf(this.original);
     const lines = wholeLines(this.original, range);
     const anchor = offsetAt(this.original, lines.end);

@@ -122,12 +122,7 @@ export class CodeLens {
   ) {}
 }
 
-export enum OverviewRulerLane {
-  Left = 1,
-  Center = 2,
-  Right = 4,
-  Full = 7,
-}
+export const OverviewRulerLane = { Left: 1, Center: 2, Right: 4, Full: 7 } as const;
 
 export enum ConfigurationTarget {
   Global = 1,

@@ -66,7 +66,7 @@ export function registerReviewTests(): void {
       version: document.version,
       stats: {},
     };
-    const session = api.reviews.begin(document, { start: { line: 3, character: 0 }, end: { line: 9, character: 0 } }, 'edit', 'StarCoder: use powers');
+    const session = api.reviews.begin(document, { start: { line: 3, character: 0 }, end: { line: 9, character: 0 } }, 'edit');
     const shown = await session.show(result);
     assert(shown.status === 'shown' && shown.hunks === 2, `shown: ${JSON.stringify(shown)}`);
     const laidOut = document.getText();
