@@ -24,6 +24,8 @@ export async function runInlineReview(
 ): Promise<EditOutcome> {
   const document = await vscode.workspace.openTextDocument(req.uri);
   const label = req.mode === 'generate' ? 'generate from comment' : (req.instruction ?? 'edit');
+  // A review already open on this document ends first (its text out of the document).
+  await host.reviews.sessionFor(document.uri)?.abort();
   const review = host.reviews.begin(document, req.range, req.mode);
   const source = new vscode.CancellationTokenSource();
   generation.set(source);

@@ -3,11 +3,10 @@
  * then the server's edit is laid out hunk by hunk (each new text inserted after the old text it
  * replaces) until every hunk is accepted or rejected.
  *
- * The document only ever changes through versioned edits: each of ours is computed on the
- * version last seen and applied with `workspace.applyEdit`, which VS Code refuses once the
- * document moved on. Changes the user makes meanwhile are followed: the streaming text and
- * the hunks shift with them, and the server's edit (asked for the version the request was
- * planned on, `rebase: false`) is moved through them, or refused where they overlap it.
+ * The document only ever changes through versioned edits (versioned.ts). Changes the user
+ * makes meanwhile are followed: the streaming text and the hunks shift with them, and the
+ * server's edit (asked for the version the request was planned on, `rebase: false`) is
+ * moved through them, or refused where they overlap it.
  */
 import * as vscode from 'vscode';
 import { editsFor } from '../preview';
@@ -16,7 +15,6 @@ import { eolOf, offsetAt, wholeLines } from '../text';
 import {
   Change,
   Hunk,
-  OffsetEdit,
   Region,
   afterDecision,
   decisionEdits,
@@ -26,6 +24,7 @@ import {
   streamDisplay,
   trackChange,
 } from './hunks';
+import { OwnEdit, VersionedEdits } from './versioned';
 
 export type Decision = 'accept' | 'reject';
 
@@ -46,28 +45,12 @@ interface Block {
   length: number;
 }
 
-/** One of our edits: what it changes, and the state it leaves once applied. */
-interface OwnEdit {
-  changes: OffsetEdit[];
-  commit: () => void;
-}
-
-/** Document changes seen while one of our edits was on its way (ours is among them if it
- * was applied: it is the change that makes `version + 1`). */
-interface InFlight {
-  version: number;
-  events: { version: number; changes: Change[] }[];
-}
-
 /** Milliseconds between two updates of the streaming text in the document. */
 export const STREAM_INTERVAL_MS = 60;
-/** Tries of one of our edits that VS Code refused because the user typed at that moment. */
-const TRIES = 5;
 
 export class ReviewSession implements vscode.Disposable {
   readonly original: string;
   readonly originalVersion: number;
-  private version: number;
   private readonly eol: string;
   /** A line break before the streaming text (when it goes after a last line without one). */
   private readonly lead: string;
@@ -83,9 +66,7 @@ export class ReviewSession implements vscode.Disposable {
   private regions: Region[] = [];
   private laidOut = false;
   private readonly decided = new Map<number, Decision | 'taken'>();
-  private inFlight: InFlight | undefined;
-  private expectOwn: number | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly edits: VersionedEdits;
   private finished = false;
   private resolveDone!: (summary: ReviewSummary) => void;
   /** Resolves once every hunk is decided, or the review is aborted. */
@@ -101,7 +82,12 @@ export class ReviewSession implements vscode.Disposable {
     const { document, range, mode } = target;
     this.document = document;
     this.original = document.getText();
-    this.originalVersion = this.version = document.version;
+    this.originalVersion = document.version;
+    this.edits = new VersionedEdits(
+      document,
+      (changes) => this.userChange(changes),
+      () => this.changed.fire(),
+    );
     this.eol = eolOf(this.original);
     const lines = wholeLines(this.original, range);
     const anchor = offsetAt(this.original, lines.end);
@@ -157,7 +143,7 @@ export class ReviewSession implements vscode.Disposable {
         const text = this.wanted;
         this.wanted = undefined;
         if (text === this.streamText) continue;
-        await this.run(() => this.replaceStream(text));
+        await this.edits.run(() => this.replaceStream(text));
         await new Promise((resolve) => setTimeout(resolve, STREAM_INTERVAL_MS));
       }
     } finally {
@@ -194,7 +180,7 @@ export class ReviewSession implements vscode.Disposable {
       await this.abort();
       return { status: 'conflict', message: err instanceof Error ? err.message : String(err) };
     }
-    const cleared = await this.runRetrying(() =>
+    const cleared = await this.edits.runRetrying(() =>
       this.block.length ? { changes: [{ offset: this.block.start, length: this.block.length, text: '' }], commit: () => (this.block.length = 0) } : undefined,
     );
     if (!cleared) {
@@ -206,7 +192,7 @@ export class ReviewSession implements vscode.Disposable {
       return { status: 'empty' };
     }
     let refused: string | undefined;
-    const laid = await this.runRetrying(() => {
+    const laid = await this.edits.runRetrying(() => {
       refused = undefined;
       const moved = rebaseHunks(hunks, this.userChanges);
       const text = this.document.getText();
@@ -233,7 +219,7 @@ export class ReviewSession implements vscode.Disposable {
 
   /** Accepts or rejects the hunks `ids` (or all still pending). */
   async decide(ids: readonly number[] | 'all', decision: Decision): Promise<boolean> {
-    const ok = await this.runRetrying(() => {
+    const ok = await this.edits.runRetrying(() => {
       const chosen = this.regions.filter((region) => ids === 'all' || ids.includes(region.id));
       if (!chosen.length) return undefined;
       const set = new Set(chosen.map((region) => region.id));
@@ -254,7 +240,7 @@ export class ReviewSession implements vscode.Disposable {
     this.streamClosed = true;
     if (this.finished) return;
     if (this.laidOut) await this.decide('all', 'reject');
-    else await this.runRetrying(() => (this.block.length ? { changes: [{ offset: this.block.start, length: this.block.length, text: '' }], commit: () => (this.block.length = 0) } : undefined));
+    else await this.edits.runRetrying(() => (this.block.length ? { changes: [{ offset: this.block.start, length: this.block.length, text: '' }], commit: () => (this.block.length = 0) } : undefined));
     this.finish(true);
   }
 
@@ -266,25 +252,14 @@ export class ReviewSession implements vscode.Disposable {
 
   /** A change of the document (ours or the user's). */
   onDocumentChange(event: vscode.TextDocumentChangeEvent): void {
-    if (!event.contentChanges.length || this.finished) return;
-    const version = event.document.version;
-    const changes = event.contentChanges.map((c) => ({ offset: c.rangeOffset, removed: c.rangeLength, text: c.text }));
-    if (this.inFlight) {
-      this.inFlight.events.push({ version, changes });
-      return;
+    if (this.finished) return;
+    if (this.edits.onDocumentChange(event)) {
+      this.finishIfDecided();
+      this.changed.fire();
     }
-    if (this.expectOwn === version) {
-      this.expectOwn = undefined;
-      this.version = version;
-      return;
-    }
-    this.userChange(changes, version);
-    this.finishIfDecided();
-    this.changed.fire();
   }
 
-  private userChange(changes: Change[], version: number): void {
-    this.version = version;
+  private userChange(changes: Change[]): void {
     // The changes of one event are all on the same text: follow them from the last.
     for (const change of [...changes].sort((a, b) => b.offset - a.offset)) this.follow(change);
   }
@@ -323,60 +298,6 @@ export class ReviewSession implements vscode.Disposable {
     this.streamClosed = true;
     this.resolveDone(this.summary(aborted));
     this.changed.fire();
-  }
-
-  /** Runs our edits one at a time, each built when its turn comes (on the current state). */
-  private run(make: () => OwnEdit | undefined): Promise<boolean> {
-    const next = this.queue.then(() => this.apply(make()));
-    this.queue = next.catch(() => undefined);
-    return next;
-  }
-
-  private async runRetrying(make: () => OwnEdit | undefined): Promise<boolean> {
-    for (let attempt = 0; attempt < TRIES; attempt++) {
-      if (await this.run(make)) return true;
-      if (this.document.isClosed) return false;
-      await new Promise((resolve) => setTimeout(resolve, 20 * (attempt + 1)));
-    }
-    return false;
-  }
-
-  private async apply(edit: OwnEdit | undefined): Promise<boolean> {
-    if (!edit) return true;
-    if (!edit.changes.length) {
-      edit.commit();
-      this.changed.fire();
-      return true;
-    }
-    if (this.document.isClosed || this.document.version !== this.version) return false;
-    const workspaceEdit = new vscode.WorkspaceEdit();
-    for (const change of edit.changes) {
-      const range = new vscode.Range(this.document.positionAt(change.offset), this.document.positionAt(change.offset + change.length));
-      workspaceEdit.replace(this.document.uri, range, change.text);
-    }
-    const inFlight: InFlight = { version: this.version, events: [] };
-    this.inFlight = inFlight;
-    let applied = false;
-    try {
-      applied = await vscode.workspace.applyEdit(workspaceEdit);
-    } finally {
-      this.inFlight = undefined;
-    }
-    if (applied) {
-      edit.commit();
-      this.version = inFlight.version + 1;
-    }
-    let ownSeen = false;
-    for (const event of inFlight.events) {
-      if (applied && !ownSeen && event.version === inFlight.version + 1) {
-        ownSeen = true;
-        continue;
-      }
-      this.userChange(event.changes, event.version);
-    }
-    if (applied && !ownSeen) this.expectOwn = inFlight.version + 1;
-    this.changed.fire();
-    return applied;
   }
 
   dispose(): void {
