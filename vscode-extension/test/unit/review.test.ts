@@ -10,6 +10,7 @@ import { PreviewManager } from '../../src/preview';
 import type { TextEdit } from '../../src/protocol';
 import { ReviewManager, migratePreviewSetting, previewMode } from '../../src/review';
 import {
+  Change,
   Hunk,
   afterDecision,
   decisionEdits,
@@ -20,6 +21,7 @@ import {
   streamDisplay,
   trackChange,
 } from '../../src/review/hunks';
+import { VersionedEdits } from '../../src/review/versioned';
 import { applyEdits } from '../../src/text';
 import { ConfigurationTarget, FakeDocument, Position, Selection, mock } from './vscode-mock';
 
@@ -345,5 +347,63 @@ describe('inline review', () => {
     const outcome = await new Commands(host(client)).editSelection({ instruction: 'x', decision: 'accept' });
     expect(outcome.status).toBe('accepted');
     expect(doc.text).toBe(applyEdits(ORIGINAL, EDITS));
+  });
+});
+
+describe('versioned edits: ours told apart from the user\'s', () => {
+  const userEdit = () => doc.edit([{ range: new vscode.Range(0, 0, 0, 0), newText: '#' }]);
+  function setUp() {
+    const seen: Change[][] = [];
+    const edits = new VersionedEdits(doc as any, (changes) => seen.push(changes), () => undefined);
+    const sub = vscode.workspace.onDidChangeTextDocument((e) => edits.onDocumentChange(e as any));
+    return { edits, seen, sub };
+  }
+  const ours = (commit: () => void = () => undefined) => ({ changes: [{ offset: 4, length: 1, text: 'F' }], commit });
+
+  it('our change arriving after applyEdit resolved is still ours', async () => {
+    const { edits, seen } = setUp();
+    vi.mocked(vscode.workspace.applyEdit).mockImplementationOnce(async (edit: any) => {
+      setTimeout(() => doc.edit(edit.entries), 0); // the event comes later
+      return true;
+    });
+    let committed = false;
+    expect(await edits.run(() => ours(() => (committed = true)))).toBe(true);
+    await new Promise((r) => setTimeout(r, 5));
+    expect(committed).toBe(true);
+    expect(doc.text.startsWith('def F()')).toBe(true);
+    expect(seen).toEqual([]);
+    userEdit();
+    expect(seen).toEqual([[{ offset: 0, removed: 0, text: '#' }]]);
+  });
+
+  it('the user typing first: ours refused (as VS Code refuses a stale version), theirs reported', async () => {
+    const { edits, seen } = setUp();
+    vi.mocked(vscode.workspace.applyEdit).mockImplementationOnce(async () => {
+      userEdit();
+      return false;
+    });
+    let committed = false;
+    expect(await edits.run(() => ours(() => (committed = true)))).toBe(false);
+    expect(committed).toBe(false);
+    expect(seen).toEqual([[{ offset: 0, removed: 0, text: '#' }]]);
+  });
+
+  it('the user typing right after ours, before it resolved: only theirs is reported', async () => {
+    const { edits, seen } = setUp();
+    vi.mocked(vscode.workspace.applyEdit).mockImplementationOnce(async (edit: any) => {
+      doc.edit(edit.entries);
+      userEdit();
+      return true;
+    });
+    expect(await edits.run(() => ours())).toBe(true);
+    expect(seen).toEqual([[{ offset: 0, removed: 0, text: '#' }]]);
+    expect(doc.text.startsWith('#def F()')).toBe(true);
+  });
+
+  it('an edit built on a version it did not see is not sent', async () => {
+    const { edits } = setUp();
+    doc.version += 1; // a change the listener never saw
+    expect(await edits.run(() => ours())).toBe(false);
+    expect(mock.applied).toEqual([]);
   });
 });
