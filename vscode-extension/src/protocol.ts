@@ -89,6 +89,8 @@ export interface EditResult {
 /** Result of `workspace/executeCommand starcoder.edit|starcoder.generate`. */
 export interface CommandResult {
   applied: boolean;
+  /** How many times workspace/applyEdit was sent (a refusal after new typing is retried). */
+  attempts?: number;
   reason?: string;
   text?: string;
   instruction?: string | null;
