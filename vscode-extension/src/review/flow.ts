@@ -27,6 +27,11 @@ export async function runInlineReview(
   // A review already open on this document ends first (its text out of the document).
   await host.reviews.sessionFor(document.uri)?.abort();
   const review = host.reviews.begin(document, req.range, req.mode);
+  // A selection would grow over the lines the review inserts after it: leave the cursor.
+  const at = new vscode.Position(req.range.start.line, req.range.start.character);
+  for (const editor of vscode.window.visibleTextEditors) {
+    if (editor.document === document) editor.selection = new vscode.Selection(at, at);
+  }
   const source = new vscode.CancellationTokenSource();
   generation.set(source);
   let hint: vscode.Disposable | undefined;
