@@ -63,16 +63,19 @@ class Pos:
 
 @dataclass(frozen=True)
 class EditArgs:
-    """`{uri, range?, instruction?, answer?}`; range in the client's position encoding.
+    """`{uri, range?, instruction?, answer?, rebase?}`; range in the client's position encoding.
 
     `answer` (starcoder/edit only): code the user already has, e.g. a block from chat, used
-    as the model's answer for the range: the same edits and preview, no generation."""
+    as the model's answer for the range: the same edits and preview, no generation.
+    `rebase: false` (starcoder/edit only) returns the edit for the version the request
+    was planned on instead of moving it onto the document as it is when it is done."""
 
     uri: str
     start: Pos | None = None
     end: Pos | None = None
     instruction: str | None = None
     answer: str | None = None
+    rebase: bool = True
 
     @classmethod
     def parse(cls, raw: Any) -> EditArgs:
@@ -98,7 +101,11 @@ class EditArgs:
         rng = raw.get("range")
         if rng is not None:
             start, end = parse_range(rng)
-        return cls(uri=uri, start=start, end=end, instruction=instruction, answer=answer)
+        rebase = raw.get("rebase", True)
+        if not isinstance(rebase, bool):
+            raise ParamsError("`rebase` must be true or false")
+        return cls(uri=uri, start=start, end=end, instruction=instruction, answer=answer,
+                   rebase=rebase)
 
 
 def parse_range(raw: Any, name: str = "range") -> tuple[Pos, Pos]:

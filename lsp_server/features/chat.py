@@ -86,7 +86,8 @@ async def _chat(ls: StarcoderServer, job: ChatJob, token: Any) -> dict[str, Any]
             answer = pipeline.generate(backend, ls.models.queue, prompt, cancel=cancel,
                                        max_tokens=max_tokens,
                                        temperature=settings.temperature,
-                                       on_partial=progress.report_threadsafe, stats=stats)
+                                       on_partial=progress.report_threadsafe, stats=stats,
+                                       timeout_s=settings.request_timeout_s)
         finally:
             finished(ls, stats)
         if cancel.is_set():

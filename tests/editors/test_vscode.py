@@ -136,5 +136,9 @@ def test_real_vscode(setup: str, tiny_model) -> None:
         f"{detail}\n--- harness output (tail) ---\n{_tail(out)}"
     )
     assert summary and summary["failed"] == 0 and summary["passed"] >= 8, summary
+    names = [r["name"] for r in summary["results"]]
+    # Both features ran in the real editor: the inline review and the chat view.
+    assert sum(n.startswith("inline review") for n in names) >= 4, names
+    assert sum(n.startswith("Chat") for n in names) >= 4, names
     shot = RESULTS / "smoke.png"
     assert shot.is_file() and shot.stat().st_size > 10_000, f"no screenshot at {shot}"

@@ -184,14 +184,18 @@ async def test_chat_context_sizes_chips_without_loading_the_model(tiny_model) ->
         assert after["context"][0]["tokens"] > 0
 
 
-async def test_applying_a_code_block_goes_through_the_edit_pipeline(tiny_model) -> None:
+@pytest.mark.parametrize("review", [{}, {"rebase": False}], ids=["diff", "inline"])
+async def test_applying_a_code_block_goes_through_the_edit_pipeline(
+        tiny_model, review: dict[str, bool]) -> None:
     """Chat's Apply: the block is the answer for the selection; the result is the same
-    versioned minimal edit a model's answer gets, and no model runs."""
+    versioned minimal edit a model's answer gets, and no model runs. The inline review asks
+    with `rebase: false` (the edit for the version it planned on): the same edit."""
     block = "def add(a: int, b: int) -> int:\n    return a + b\n"
     async with running_server(tiny_model.gguf_path, init_options=INIT) as (client, editor):
         editor.open(URI, EDIT_SOURCE)
         result = plain(await client.protocol.send_request_async("starcoder/edit", {
-            "uri": URI, "range": SELECTION, "answer": "```python\n" + block + "```"}))
+            "uri": URI, "range": SELECTION, "answer": "```python\n" + block + "```",
+            **review}))
         assert result["stats"]["completion_tokens"] == 0
         change = result["edit"]["documentChanges"][0]
         assert change["textDocument"]["version"] == 1

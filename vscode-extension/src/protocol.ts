@@ -47,6 +47,9 @@ export interface EditArgs {
   mode?: 'edit' | 'generate';
   /** Code to use as the model's answer for the range (chat's Apply): no generation. */
   answer?: string;
+  /** `false` (starcoder/edit): the edit for the version the request was planned on, not moved
+   * onto the document as it is when the model is done (the inline review moves it itself). */
+  rebase?: boolean;
   /** LSP work-done token: `$/progress` reports carry the full text generated so far. */
   workDoneToken?: string;
 }
@@ -91,6 +94,8 @@ export interface EditResult {
 /** Result of `workspace/executeCommand starcoder.edit|starcoder.generate`. */
 export interface CommandResult {
   applied: boolean;
+  /** How many times workspace/applyEdit was sent (a refusal after new typing is retried). */
+  attempts?: number;
   reason?: string;
   text?: string;
   instruction?: string | null;

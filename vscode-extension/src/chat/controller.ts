@@ -267,7 +267,8 @@ export class ChatController implements vscode.Disposable {
   }
 
   /** Apply to selection: the block is the answer of an edit of the selection, so it gets
-   * the same minimal, versioned edit and the diff preview with Accept / Reject. */
+   * the same minimal, versioned edit and the review the user chose (`starcoder.preview`:
+   * inline hunks, the diff, or none). */
   async apply(code: string): Promise<EditOutcome> {
     const editor = this.editor();
     if (!editor) return { status: 'dismissed' };

@@ -12,6 +12,7 @@ import { Commands } from '../../src/commands';
 import type { Host } from '../../src/commands/host';
 import { InstructionHistory } from '../../src/history';
 import { PreviewManager } from '../../src/preview';
+import { type PreviewMode, ReviewManager } from '../../src/review';
 import { FakeDocument, Position, Selection, Uri, mock } from './vscode-mock';
 import { Handler, fakeClient } from './fake-client';
 
@@ -20,20 +21,21 @@ function memento() {
   return { data, get: <T>(k: string) => data.get(k) as T | undefined, update: async (k: string, v: unknown) => void data.set(k, JSON.parse(JSON.stringify(v))) };
 }
 
-function setup(handler: Handler, store = memento()) {
+function setup(handler: Handler, store = memento(), preview: PreviewMode = 'diff') {
   const client = fakeClient(handler);
   const host: Host = {
     client: async () => client as any,
     previews: new PreviewManager(),
+    reviews: new ReviewManager(),
     history: new InstructionHistory({ get: (_k, d) => d, update: async () => undefined }),
     log: vi.fn(),
     showOutput: vi.fn(),
-    previewEnabled: () => true,
+    previewMode: () => preview,
     tokensPerSecond: () => undefined,
   };
   const commands = new Commands(host);
   const chat = new ChatController(host, commands.generation, commands.edits, store);
-  return { client, chat, store, commands };
+  return { client, chat, store, commands, host };
 }
 
 const URI = 'file:///ws/geo.py';
@@ -133,28 +135,52 @@ describe('ChatController', () => {
     expect(chat.conversation.chips.map((c) => c.label)).toEqual(['geo.py', 'geo.py:1-2']);
   });
 
+  const APPLIED = 'def area(r: float) -> float:\n    return 3.14 * r * r\n';
+  /** The server's reply to chat's Apply of APPLIED on the selection (lines 1-2). */
+  const applyHandler = (seen: any[]): Handler => async (method, params) => {
+    seen.push(params);
+    expect(method).toBe('starcoder/edit');
+    expect(params.answer).toBe(APPLIED);
+    expect(params.range).toEqual({ start: { line: 0, character: 0 }, end: { line: 2, character: 0 } });
+    return {
+      edit: { documentChanges: [{ textDocument: { uri: URI, version: 1 }, edits: [{ range: { start: { line: 0, character: 0 }, end: { line: 2, character: 0 } }, newText: APPLIED }] }] },
+      text: APPLIED,
+      instruction: 'apply the code from StarCoder Chat',
+      range: { start: { line: 0, character: 0 }, end: { line: 2, character: 0 } },
+      mode: 'edit',
+      version: 1,
+      stats: {},
+    };
+  };
+
   it('Apply hands the block to the edit path (preview, Accept) as the answer for the selection', async () => {
-    const block = 'def area(r: float) -> float:\n    return 3.14 * r * r\n';
-    const { chat, client } = setup(async (method, params) => {
-      expect(method).toBe('starcoder/edit');
-      expect(params.answer).toBe(block);
-      expect(params.range).toEqual({ start: { line: 0, character: 0 }, end: { line: 2, character: 0 } });
-      return {
-        edit: { documentChanges: [{ textDocument: { uri: URI, version: 1 }, edits: [{ range: { start: { line: 0, character: 0 }, end: { line: 2, character: 0 } }, newText: block }] }] },
-        text: block,
-        instruction: 'apply the code from StarCoder Chat',
-        range: { start: { line: 0, character: 0 }, end: { line: 2, character: 0 } },
-        mode: 'edit',
-        version: 1,
-        stats: {},
-      };
-    });
+    const block = APPLIED;
+    const { chat, client } = setup(applyHandler([]));
     mock.autoAnswer = 'Accept';
     const outcome = await chat.apply(block);
     expect(outcome.status).toBe('accepted');
     expect(client.calls).toHaveLength(1);
     expect(mock.executed.some((e) => e.command === 'vscode.diff')).toBe(true); // the preview
     expect(doc.getText()).toBe(block + '\nprint(area(2))\n');
+  });
+
+  it('Apply goes through the review the user chose: inline, hunk by hunk (Accept All lands it)', async () => {
+    const seen: any[] = [];
+    const { chat, client, host } = setup(applyHandler(seen), memento(), 'inline');
+    const pending = chat.apply(APPLIED);
+    const start = Date.now();
+    while (!host.reviews.sessionFor(URI)?.isLaidOut) {
+      if (Date.now() - start > 3000) throw new Error('the inline review did not begin');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(seen[0].rebase).toBe(false); // the inline review moves the edit itself
+    expect(mock.executed.some((e) => e.command === 'vscode.diff')).toBe(false); // no diff editor
+    expect(mock.codeLensProviders.length).toBeGreaterThan(0);
+    expect(await host.reviews.decideAll('accept')).toBe(true);
+    const outcome = await pending;
+    expect(outcome.status).toBe('accepted');
+    expect(client.calls).toHaveLength(1);
+    expect(doc.getText()).toBe(APPLIED + '\nprint(area(2))\n');
   });
 
   it('Insert puts the block at the cursor; Copy puts it on the clipboard', async () => {

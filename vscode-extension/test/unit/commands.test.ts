@@ -10,6 +10,7 @@ import { shorten } from '../../src/commands/messages';
 import { progressMessage } from '../../src/commands/stream';
 import { InstructionHistory } from '../../src/history';
 import { PREVIEW_SCHEME, PreviewManager } from '../../src/preview';
+import { ReviewManager } from '../../src/review';
 import { FakeDocument, Position, Selection, mock } from './vscode-mock';
 import { fakeClient } from './fake-client';
 
@@ -20,10 +21,11 @@ function makeHost(client: unknown, over: Partial<Host> = {}) {
   const host: Host = {
     client: async () => client as any,
     previews,
+    reviews: new ReviewManager(),
     history,
     log: vi.fn(),
     showOutput: vi.fn(),
-    previewEnabled: () => true,
+    previewMode: () => 'diff',
     tokensPerSecond: () => 25,
     ...over,
   };
@@ -227,7 +229,7 @@ describe('Edit Selection', () => {
   });
 
   it('with starcoder.preview off the edit applies directly', async () => {
-    const host = makeHost(fakeClient(async () => editResult(1)), { previewEnabled: () => false });
+    const host = makeHost(fakeClient(async () => editResult(1)), { previewMode: () => 'off' });
     const outcome = await new Commands(host).editSelection({ instruction: 'x' });
     expect(outcome.status).toBe('accepted');
     expect(mock.executed.some((e) => e.command === 'vscode.diff')).toBe(false);
