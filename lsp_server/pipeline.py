@@ -174,12 +174,16 @@ def generate(
     exact_drafts: bool = True,
     on_partial: Callable[[str], None] | None = None,
     stats: GenerationStats | None = None,
+    timeout_s: float | None = None,
 ) -> str:
-    """Stream the answer, reporting the text so far at most every PARTIAL_INTERVAL_S."""
+    """Stream the answer, reporting the text so far at most every PARTIAL_INTERVAL_S.
+
+    `timeout_s` limits the generation itself (not the wait for the model's queue)."""
     stats = stats if stats is not None else GenerationStats()
     request = GenerationRequest(prompt=prompt.text, max_tokens=max_tokens, stop=prompt.stop,
                                 temperature=temperature, draft_source=draft_source,
-                                exact_drafts=exact_drafts, messages=tuple(prompt.messages))
+                                exact_drafts=exact_drafts, messages=tuple(prompt.messages),
+                                timeout_s=timeout_s)
     pieces: list[str] = []
     last = 0.0
     with queue.slot(cancel):
@@ -196,12 +200,13 @@ def generate(
     return text
 
 
-def answer_to_outcome(job: Job, prompt: Prompt, answer: str, stats: GenerationStats, *,
-                      continues_prefix: bool = True) -> Outcome:
+def answer_to_outcome(job: Job, prompt: Prompt | None, answer: str, stats: GenerationStats,
+                      *, continues_prefix: bool = True) -> Outcome:
     """Parse the model's answer into new code and the minimal edits on job.text.
 
     `continues_prefix` is False for chat APIs, whose answer does not continue our
-    response prefix (it may open its own code fence)."""
+    response prefix (it may open its own code fence), and there is no prompt for an
+    answer the user gave (a code block applied from chat)."""
     if job.mode == "explain":
         return Outcome(job, answer, explain_markdown(answer), [], job.version, stats,
                        job.revision)
@@ -209,11 +214,13 @@ def answer_to_outcome(job: Job, prompt: Prompt, answer: str, stats: GenerationSt
     return code_to_outcome(job, answer, code, stats)
 
 
-def answer_code(job: Job, prompt: Prompt, answer: str, *, continues_prefix: bool = True
-                ) -> str:
-    """The code in an answer (edit/generate), or EmptyAnswerError."""
-    prefix = prompt.response_prefix if continues_prefix else ""
-    code = extract_code(answer, response_prefix=prefix, fence=job.fence)
+def answer_code(job: Job, prompt: Prompt | None, answer: str, *,
+                continues_prefix: bool = True) -> str:
+    """The code in an answer (edit/generate), or EmptyAnswerError. Without a prompt (the
+    user's own code, chat's Apply) there is no response prefix to continue."""
+    prefix = prompt.response_prefix if prompt is not None and continues_prefix else ""
+    code = extract_code(answer, response_prefix=prefix, fence=job.fence,
+                        original=job.extraction.target_text)
     if not code.strip():
         raise EmptyAnswerError("the model returned no code; nothing was changed")
     return code

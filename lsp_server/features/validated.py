@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
 from lsp_server import pipeline
+from lsp_server.features.progress import WorkProgress
 from lsp_server.prompts import Prompt
 from lsp_server.settings import Settings
 from lsp_server.validation.report import Validation
@@ -35,9 +36,9 @@ class Reporter:
     """Sends validation progress on a work-done token: `{kind: "report", message,
     validation: {...}}`; the text a candidate streams goes out as plain reports."""
 
-    def __init__(self, ls: StarcoderServer, progress: Any) -> None:
+    def __init__(self, ls: StarcoderServer, progress: WorkProgress) -> None:
         self.ls = ls
-        self.progress = progress  # commands._Progress (token, enabled, loop, _ended)
+        self.progress = progress
 
     def report(self, message: str, validation: Validation) -> None:
         progress = self.progress
@@ -62,7 +63,8 @@ def project_root(ls: StarcoderServer) -> str:
 
 def run_validation(ls: StarcoderServer, job: pipeline.Job, prompt: Prompt, backend: Backend, *,
                    settings: Settings, cancel: threading.Event, stats: GenerationStats,
-                   max_tokens: int, progress: Any) -> tuple[pipeline.Outcome, Validation]:
+                   max_tokens: int, progress: WorkProgress
+                   ) -> tuple[pipeline.Outcome, Validation]:
     """In the worker thread: the validation stage, reporting as it goes. Raises
     ValidationCancelled when cancelled."""
     reporter = Reporter(ls, progress)

@@ -8,6 +8,7 @@ the model's answer starts as code and one closing-fence stop ends it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -15,6 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from lsp_server.prompts import templates as t
 from model.base import ModelInfo
+
+# A fence line (CommonMark: up to three spaces of indentation, an info string without `).
+_FENCE_LINE = re.compile(r"^ {0,3}`{3,}[^`\n]*$", re.MULTILINE)
 
 if TYPE_CHECKING:  # jinja2 loads only when a model's own template is rendered (start-up)
     from jinja2 import Template
@@ -53,7 +57,11 @@ def build_edit_prompt(
     values["context_note"] = t.EDIT_CONTEXT_NOTE if values["context_section"] else ""
     chat = t.EDIT_INSTRUCTION.format(**values)
     gpteacher = (t.GPTEACHER_EDIT_INSTRUCTION.format(**values), values["code"])
-    return _assemble(info, chat, fence, code_answer=True, gpteacher=gpteacher)
+    # Code that holds fences itself (Markdown and the like) answers with fences inside the
+    # answer's own: stopping at the first one would cut it, so the parser finds the close.
+    closing_stop = not _FENCE_LINE.search(values["code"])
+    return _assemble(info, chat, fence, code_answer=True, gpteacher=gpteacher,
+                     closing_stop=closing_stop)
 
 
 def build_generate_prompt(
@@ -141,6 +149,7 @@ def _assemble(
     *,
     code_answer: bool,
     gpteacher: tuple[str, str | None],
+    closing_stop: bool = True,
 ) -> Prompt:
     """Wrap the instruction in the model's format and append the response prefix.
 
@@ -171,7 +180,7 @@ def _assemble(
             body = t.TECH_ASSISTANT_TEMPLATE.format(instruction=instruction)
     if code_answer:
         prefix = fmt.code_prefix.format(fence=fence)
-        stops = (t.CLOSING_FENCE_STOP, *stops)
+        stops = (t.CLOSING_FENCE_STOP, *stops) if closing_stop else stops
     else:
         prefix = fmt.text_prefix
     return Prompt(
@@ -214,11 +223,17 @@ def _compile(source: str) -> Template:
 
 def _render_chat_template(info: ModelInfo, content: str) -> str | None:
     """The model's own chat template with one user turn, or None if it cannot render."""
-    if not info.chat_template:
+    return render_chat_template(info, [{"role": "user", "content": content}])
+
+
+def render_chat_template(info: ModelInfo, messages: Sequence[dict[str, str]]) -> str | None:
+    """The model's own chat template with `messages` (the last one the user's), ready for
+    the answer; None if it cannot render."""
+    if not info.chat_template or not messages:
         return None
     try:
         rendered = _compile(info.chat_template).render(
-            messages=[{"role": "user", "content": content}],
+            messages=list(messages),
             add_generation_prompt=True,
             bos_token=info.bos_token,
             eos_token=info.eos_token,
@@ -226,6 +241,7 @@ def _render_chat_template(info: ModelInfo, content: str) -> str | None:
     except Exception:  # any template bug (syntax, raise_exception, type errors) → fallback
         return None
     # A template that drops the message is as broken as one that raises.
+    content = messages[-1]["content"]
     if content in rendered or json.dumps(content, ensure_ascii=False)[1:-1] in rendered:
         return rendered
     return None

@@ -66,13 +66,13 @@ class StageContext:
 def _generate(ctx: StageContext, prompt: Prompt, max_tokens: int, *, stream: bool = True,
               draft_source: str | None = None) -> str:
     """A greedy answer (drafting from `draft_source` where the settings allow: the same
-    output, sooner)."""
+    output, sooner), limited to requestTimeout like every generation."""
     settings = ctx.settings
     return pipeline.generate(
         ctx.backend, ctx.queue, prompt, cancel=ctx.cancel, max_tokens=max_tokens,
         temperature=0.0, on_partial=ctx.on_partial if stream else None, stats=ctx.stats,
         draft_source=draft_source if settings.drafting else None,
-        exact_drafts=settings.exact_drafts)
+        exact_drafts=settings.exact_drafts, timeout_s=settings.request_timeout_s)
 
 
 def _continues(ctx: StageContext) -> bool:
@@ -112,7 +112,8 @@ def validate(job: pipeline.Job, prompt: Prompt, ctx: StageContext
     verdicts: dict[str, tuple[Verdict, tuple[TestCase, ...]]] = {}
     sampler = Sampler(ctx.backend, GenerationRequest(
         prompt.text, max_tokens=ctx.max_tokens, stop=prompt.stop,
-        temperature=SAMPLE_TEMPERATURE, messages=tuple(prompt.messages)),
+        temperature=SAMPLE_TEMPERATURE, messages=tuple(prompt.messages),
+        timeout_s=ctx.settings.request_timeout_s),
         count=max(0, ctx.settings.validate_candidates - 1), seed=ctx.seed + 1)
     count = ctx.settings.validate_candidates
 

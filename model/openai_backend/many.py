@@ -35,22 +35,23 @@ def choice_texts(data: Any, chat: bool, stops: tuple[str, ...]) -> list[str]:
 
 
 def complete_many(client: ServerClient, path: str, payload: dict[str, Any], n: int,
-                  cancel: threading.Event) -> Any:
+                  cancel: threading.Event, read_timeout_s: float) -> Any:
     """POST one request for `n` choices (not streamed); returns the JSON answer, or None
-    when cancelled (the request is left to finish on its own thread)."""
+    when cancelled (the request is left to finish on its own thread). `read_timeout_s`
+    limits the whole answer (setting requestTimeout)."""
     body = {**payload, "n": n, "stream": False}
     body.pop("stream_options", None)
     outcome: dict[str, Any] = {}
 
     def post() -> None:
         try:
-            response = client.http().post(client.base_url + path, json=body)
+            response = client.post(path, body, read_timeout_s)
             if response.status_code >= 400:
                 outcome["error"] = client.status_error(response, response.text)
             else:
                 outcome["data"] = response.json()
         except httpx.HTTPError as err:
-            outcome["error"] = client.transport_error(err)
+            outcome["error"] = client.transport_error(err, read_timeout_s)
         except ValueError as err:
             outcome["error"] = GenerationError(f"the inference server's answer is not JSON: "
                                                f"{err}")

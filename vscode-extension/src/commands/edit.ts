@@ -1,12 +1,18 @@
 /**
  * "Edit Selection…" and "Generate From Comment": ask for an instruction, stream the model's
- * text into the diff preview, then Accept / Reject; a refused (stale) edit offers Retry.
+ * text into the review (`starcoder.preview`: inline in the editor, hunk by hunk, see
+ * review/flow.ts; or a diff preview), then Accept / Reject; a refused (stale) edit offers
+ * Retry. With the preview off the edit applies at once, unless it was tested and failed
+ * (validation.ts): failing code is always shown for a decision first.
  */
 import * as vscode from 'vscode';
 import { type PreviewSession, toRange } from '../preview';
-import { EditArgs, EditResult, Range as LspRange, REQ_EDIT, parseEditResult } from '../protocol';
+import { EditResult, Range as LspRange, REQ_EDIT } from '../protocol';
+import { previewMode, runInlineReview } from '../review';
 import type { Host } from './host';
-import { basename, errorMessage, shorten, showError } from './messages';
+import { basename, errorMessage, shorten } from './messages';
+import { readEditReply } from './reply';
+import { editLabel, editParams } from './request';
 import { Generation, streamRequest } from './stream';
 import { CommandArgs, resolveTarget } from './target';
 import { SHOW_TEST_OUTPUT, ValidationUi, decisionText } from './validation';
@@ -16,6 +22,8 @@ export interface EditRequest {
   range: LspRange;
   instruction?: string;
   mode: 'edit' | 'generate';
+  /** Code to use as the answer (chat's Apply): the server makes the edit without the model. */
+  answer?: string;
   /** Test the code before proposing it (Generate and Test, Edit and Test). */
   validate?: boolean;
 }
@@ -23,6 +31,8 @@ export interface EditRequest {
 export type EditOutcome =
   | { status: 'accepted'; result: EditResult; range?: LspRange }
   | { status: 'rejected'; result: EditResult }
+  /** Inline review: some hunks accepted, others rejected (or edited by the user). */
+  | { status: 'partial'; result: EditResult; accepted: number; rejected: number; takenOver: number }
   | { status: 'cancelled'; elapsedMs: number }
   | { status: 'empty'; result?: EditResult }
   | { status: 'conflict'; result: EditResult; message: string }
@@ -102,50 +112,31 @@ export class EditFlow {
     const client = await this.host.client();
     if (!client) return { status: 'unavailable' };
     this.generation.cancel();
+    const mode = args.preview !== undefined ? previewMode(args.preview) : this.host.previewMode();
+    if (mode === 'inline') {
+      return runInlineReview(this.host, this.generation, client, req, args, (message) => void this.offerRetry(req, args, message), this.validation);
+    }
     const document = await vscode.workspace.openTextDocument(req.uri);
-    const usePreview = args.preview ?? this.host.previewEnabled();
-    const label = req.mode === 'generate' ? 'generate from comment' : (req.instruction ?? 'edit');
+    const usePreview = mode === 'diff';
+    const label = editLabel(req);
     const session = this.host.previews.begin(document, req.range, req.mode, `${basename(req.uri)} ↔ StarCoder: ${shorten(label, 40)}`);
     const source = new vscode.CancellationTokenSource();
     this.generation.set(source);
     try {
       if (usePreview) await session.show();
-      const params: EditArgs = { uri: req.uri.toString(), range: req.range };
-      if (req.instruction) params.instruction = req.instruction;
-      if (req.mode === 'generate') params.mode = 'generate';
-      if (req.validate) params.validate = true;
       const reply = await streamRequest<unknown>(
         this.host,
         client,
         REQ_EDIT,
-        params,
+        editParams(req),
         `StarCoder: ${shorten(label)}`,
         (text) => session.stream(text),
         source,
       );
       this.generation.set(undefined);
-      if (!reply.ok) {
-        await session.close();
-        if (reply.cancelled) return { status: 'cancelled', elapsedMs: reply.elapsedMs };
-        const message = errorMessage(reply.error);
-        void showError(this.host, `StarCoder: the edit failed: ${message}`);
-        return { status: 'error', message };
-      }
-      let result: EditResult;
-      try {
-        result = parseEditResult(reply.value);
-      } catch (err) {
-        await session.close();
-        const message = errorMessage(err);
-        void showError(this.host, `StarCoder: ${message}`);
-        return { status: 'error', message };
-      }
-      if (!result.edit && result.reason === 'conflict') {
-        await session.close();
-        const message = result.message ?? 'the document changed while the model was writing';
-        void this.offerRetry(req, args, message);
-        return { status: 'conflict', result, message };
-      }
+      const read = await readEditReply(this.host, reply, () => session.close(), (message) => void this.offerRetry(req, args, message));
+      if ('status' in read) return read;
+      const result = read;
       const changes = session.finish(result);
       if (!changes) {
         await session.close();
@@ -153,10 +144,10 @@ export class EditFlow {
         void vscode.window.showInformationMessage(`StarCoder: the model proposed no change${why}.`);
         return { status: 'empty', result };
       }
-      if (result.validation && usePreview) await this.validation.label(session, result);
       // Code that did not pass the tests it was asked to pass is never applied unasked.
       const mustAsk = result.validation !== undefined && !result.validation.passed;
       if (mustAsk && !usePreview) await session.show();
+      if (result.validation) await this.validation.label(session, result);
       let decision: 'accept' | 'reject';
       if (!usePreview && !mustAsk) decision = 'accept';
       else if (args.decision) decision = args.decision;
@@ -186,8 +177,8 @@ export class EditFlow {
   private async askDecision(session: PreviewSession, result: EditResult): Promise<'accept' | 'reject'> {
     const stats = result.stats;
     const parts: string[] = [];
-    if (typeof stats.completion_tokens === 'number') parts.push(`${stats.completion_tokens} tokens`);
-    if (typeof stats.tokens_per_second === 'number') parts.push(`${stats.tokens_per_second.toFixed(1)} tok/s`);
+    if (stats.completion_tokens) parts.push(`${stats.completion_tokens} tokens`); // 0: chat's Apply, no model
+    if (stats.completion_tokens && typeof stats.tokens_per_second === 'number') parts.push(`${stats.tokens_per_second.toFixed(1)} tok/s`);
     const speed = parts.length ? ` (${parts.join(', ')})` : '';
     const { text, failing } = decisionText(result, speed);
     const buttons = result.validation ? ['Accept', 'Reject', SHOW_TEST_OUTPUT] : ['Accept', 'Reject'];

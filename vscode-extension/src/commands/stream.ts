@@ -39,11 +39,11 @@ export class Generation {
 }
 
 let tokenCounter = 0;
-function newToken(kind: string): string {
+export function newToken(kind: string): string {
   return `starcoder-${kind}-${Date.now().toString(36)}-${++tokenCounter}`;
 }
 
-function isCancellation(err: unknown): boolean {
+export function isCancellation(err: unknown): boolean {
   if (err instanceof vscode.CancellationError) return true;
   const e = err as { code?: number; name?: string; message?: string } | undefined;
   // RequestCancelled (-32800), ServerCancelled (-32802)
@@ -58,6 +58,9 @@ export function progressMessage(textSoFar: string | undefined, tokensPerSecond: 
   return `writing: ${lines} line${lines === 1 ? '' : 's'}${speed}`;
 }
 
+/** How a streamed request ended. */
+export type StreamReply<T> = { ok: true; value: T } | { ok: false; cancelled: true; elapsedMs: number } | { ok: false; cancelled: false; error: unknown };
+
 /** Runs a request with work-done streaming, a cancellable progress notification and a cancel timeout. */
 export async function streamRequest<T>(
   host: Host,
@@ -68,7 +71,7 @@ export async function streamRequest<T>(
   onText: (text: string) => void,
   cancelSource: vscode.CancellationTokenSource,
   onValidation?: (message: string, validation: Validation) => void,
-): Promise<{ ok: true; value: T } | { ok: false; cancelled: true; elapsedMs: number } | { ok: false; cancelled: false; error: unknown }> {
+): Promise<StreamReply<T>> {
   const token = newToken(method.replace(/\W/g, ''));
   let latest: string | undefined;
   let status: string | undefined; // the last validation line, e.g. "candidate 2/5"

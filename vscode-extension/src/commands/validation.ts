@@ -61,10 +61,15 @@ export class ValidationUi implements vscode.Disposable {
     this.registration.dispose();
   }
 
+  /** The validation Show Test Output and Insert the Model's Tests use from now on. */
+  remember(validation: Validation): void {
+    this.last = validation;
+  }
+
   /** Labels the preview with what ran, once the server's result is in. */
   async label(session: PreviewSession, result: EditResult): Promise<void> {
     if (!result.validation) return;
-    this.last = result.validation;
+    this.remember(result.validation);
     await session.retitle(validatedTitle(basename(session.document.uri), result.validation));
   }
 

@@ -8,6 +8,7 @@ import type { Host } from '../../src/commands/host';
 import { TESTS_SCHEME, outputDocument } from '../../src/commands/validation';
 import { InstructionHistory } from '../../src/history';
 import { PreviewManager } from '../../src/preview';
+import { ReviewManager } from '../../src/review';
 import * as protocol from '../../src/protocol';
 import { Position, Selection, mock } from './vscode-mock';
 
@@ -71,10 +72,11 @@ function makeHost(client: unknown, over: Partial<Host> = {}): Host {
   return {
     client: async () => client as any,
     previews: new PreviewManager(),
+    reviews: new ReviewManager(),
     history: new InstructionHistory({ get: (k, d) => (store.has(k) ? (store.get(k) as any) : d), update: async (k, v) => void store.set(k, v) }),
     log: vi.fn(),
     showOutput: vi.fn(),
-    previewEnabled: () => true,
+    previewMode: () => 'diff',
     tokensPerSecond: () => undefined,
     ...over,
   };
@@ -128,7 +130,7 @@ describe('Edit and Test', () => {
 
   it('failing code is marked, never applied unasked (even without the preview), and Reject keeps the file', async () => {
     const client = fakeClient(result(validation(false)));
-    const commands = new Commands(makeHost(client, { previewEnabled: () => false }));
+    const commands = new Commands(makeHost(client, { previewMode: () => 'off' }));
     mock.autoAnswer = 'Reject';
     const outcome = await commands.editAndTest({ instruction: 'implement add' });
     expect(outcome.status).toBe('rejected');
@@ -168,4 +170,46 @@ describe('Edit and Test', () => {
     expect(created.text.startsWith('import pytest\n\n\nfrom calc import add\n')).toBe(true);
     expect(vscode.workspace.fs.delete).not.toHaveBeenCalled();
   });
+
+  it('inline review: the tests-pass label is a code lens and in the notification; Accept lands the tested code', async () => {
+    const host = makeHost(fakeClient(result(validation(true))), { previewMode: () => 'inline' });
+    const commands = new Commands(host);
+    const pending = commands.editAndTest({ instruction: 'implement add' });
+    await waitFor(() => host.reviews.sessionFor(URI)?.isLaidOut === true);
+    const doc = mock.documents.get(URI)!;
+    const lenses = mock.codeLensProviders.flatMap((p) => p.provideCodeLenses(doc)) as vscode.CodeLens[];
+    const label = lenses.find((l) => l.command?.command === 'starcoder.showTestOutput');
+    expect(label?.command?.title).toBe('$(beaker) 4/4 tests pass: 1 doctest from your docstring, 3 tests written by the model');
+    const note = mock.messages.find((m) => m.items.includes('Show Test Output'))!;
+    expect(note.kind).not.toBe('warning');
+    expect(note.text).toContain('4/4 tests pass');
+    expect(mock.statusMessages.at(-1)).toContain('4/4 tests pass');
+    expect(await host.reviews.decideAll('accept')).toBe(true);
+    const outcome = await pending;
+    expect(outcome.status).toBe('accepted');
+    expect(doc.text).toBe(NEW_CODE);
+    expect(mock.messages.some((m) => m.items.includes('Insert Tests'))).toBe(true);
+    const output = await commands.showTestOutput();
+    expect(mock.providers.get(TESTS_SCHEME)!.provideTextDocumentContent(output as any)).toContain('PASS doctest: add(2, 3)');
+  });
+
+  it('inline review of failing code: a warning with Reject All; nothing stays in the file unless accepted', async () => {
+    const host = makeHost(fakeClient(result(validation(false))), { previewMode: () => 'inline' });
+    const commands = new Commands(host);
+    mock.autoAnswer = 'Reject All';
+    const outcome = await commands.editAndTest({ instruction: 'implement add' });
+    expect(outcome.status).toBe('rejected');
+    expect(mock.documents.get(URI)!.text).toBe(ORIGINAL);
+    const warning = mock.messages.find((m) => m.kind === 'warning')!;
+    expect(warning.text).toContain('FAILING: 1/4 tests pass');
+    expect(warning.items).toEqual(['Show Test Output', 'Reject All']);
+  });
 });
+
+function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
+  const start = Date.now();
+  return new Promise((resolve, reject) => {
+    const tick = () => (cond() ? resolve() : Date.now() - start > ms ? reject(new Error('timeout')) : setTimeout(tick, 5));
+    tick();
+  });
+}
