@@ -297,8 +297,9 @@ class InProcess:
         self.dispatch({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
         return await asyncio.wait_for(waiter, timeout)
 
-    async def initialize(self, options: dict[str, Any] | None = None) -> None:
-        await self.request("initialize", {"processId": None, "rootUri": None,
+    async def initialize(self, options: dict[str, Any] | None = None,
+                         root_uri: str | None = None) -> None:
+        await self.request("initialize", {"processId": None, "rootUri": root_uri,
                                           "capabilities": {},
                                           "initializationOptions": options or {}})
         self.notify("initialized", {})

@@ -27,6 +27,13 @@ from lsp_server.settings import RESTART_KEYS, Settings, camel_name
 from model.base import Backend, GenerationRequest
 from model.llamacpp_backend import LlamaCppBackend
 from tests.fixtures.canned_openai import canned_openai
+from tests.fixtures.canned_openai_server import (
+    DEMO_SCRIPT,
+    DEMO_SOURCE,
+    CannedServer,
+    demo_answer,
+    run_canned_server,
+)
 from tests.fixtures.tiny_model import TinyModel
 from tests.hardening.harness import InProcess
 
@@ -158,11 +165,11 @@ def probe(tiny_model: TinyModel, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pr
         host.close()
 
 
-async def started(probe: Probe, **options: Any) -> Probe:
+async def started(probe: Probe, root_uri: str | None = None, **options: Any) -> Probe:
     """initialize with these initializationOptions (the tiny model, short answers, unless
     given)."""
     await probe.host.initialize({"model": str(probe.model.gguf_path), "maxTokens": 16,
-                                 **options})
+                                 **options}, root_uri=root_uri)
     probe.host.open(URI, SOURCE)
     await asyncio.sleep(0.05)
     return probe
@@ -457,6 +464,117 @@ async def _load_on_start(p: Probe, mp: pytest.MonkeyPatch, tmp: Path) -> None:
         await asyncio.sleep(0.05)
     assert p.backend is not None and (await p.status())["state"] == "ready"
     assert p.requests == []
+
+
+# Validation: a real OpenAI-compatible server with known answers (the greedy answer to
+# DEMO_SOURCE fails its doctest, the third sample passes), so what the tests say is known.
+DEMO_WHOLE = {"start": {"line": 0, "character": 0}, "end": {"line": 6, "character": 0}}
+
+
+async def validating(p: Probe, canned: CannedServer, root_uri: str | None = None,
+                     **options: Any) -> Probe:
+    return await started(p, root_uri, backend="openai", endpoint=f"{canned.url}/v1",
+                         model=canned.model, maxTokens=256, **options)
+
+
+async def demo_edit(p: Probe, uri: str) -> dict[str, Any]:
+    reply = await p.host.request("starcoder/edit", {
+        "uri": uri, "range": DEMO_WHOLE, "instruction": "implement add"}, timeout=120)
+    assert "result" in reply, reply
+    return dict(reply["result"])
+
+
+@check("validate")
+async def _validate(p: Probe, mp: pytest.MonkeyPatch, tmp: Path) -> None:
+    """Off: the greedy answer, untested. On (live): tested, and the passing sample wins."""
+    with run_canned_server(DEMO_SCRIPT, tmp) as canned:
+        await validating(p, canned)
+        uri = "file:///tmp/starcoder-settings/calc.py"
+        p.host.open(uri, DEMO_SOURCE)
+        plain = await demo_edit(p, uri)
+        assert "validation" not in plain and "return a - b" in plain["text"]
+        await p.change(validate=True)
+        tested = await demo_edit(p, uri)
+        validation = tested["validation"]
+        assert validation["passed"] is True and validation["candidates"] == 3, validation
+        assert "return a + b" in tested["text"]
+        assert validation["label"].startswith("4/4 tests pass")
+
+
+@check("validateCandidates")
+async def _validate_candidates(p: Probe, mp: pytest.MonkeyPatch, tmp: Path) -> None:
+    """At most this many candidates: 1 is the greedy answer alone (then the self-repair
+    round), no samples; 5 samples until the third candidate passes."""
+    with run_canned_server(DEMO_SCRIPT, tmp) as canned:
+        await validating(p, canned, validate=True)
+        uri = "file:///tmp/starcoder-settings/calc.py"
+        p.host.open(uri, DEMO_SOURCE)
+        assert (await demo_edit(p, uri))["validation"]["chosen"] == "sample 3"
+        assert {r["seed"] for r in canned.requests() if r["temperature"] > 0} == {1, 2}
+        await p.change(validateCandidates=1)
+        asked = len(canned.requests())
+        validation = (await demo_edit(p, uri))["validation"]
+        assert validation["candidates"] == 2, validation
+        assert validation["chosen"] == "the self-repaired answer", validation
+        assert [r for r in canned.requests()[asked:] if r["temperature"] > 0] == []  # no sample
+
+
+WHICH_SOURCE = ("import sys\n\n\ndef which():\n    \"\"\"The interpreter running this.\n\n"
+                "    >>> which()\n    'nobody'\n    \"\"\"\n")
+WHICH_SCRIPT = {"rules": [{"contains": "Here is the Python code", "answers": [
+    WHICH_SOURCE.split("\n", 3)[3] + "    return sys.executable\n```"]}]}
+
+
+@check("validatePython")
+async def _validate_python(p: Probe, mp: pytest.MonkeyPatch, tmp: Path) -> None:
+    """The tests run under this interpreter (live): a doctest that prints sys.executable
+    shows it; a missing one is reported, with no test run."""
+    import sys
+
+    with run_canned_server(WHICH_SCRIPT, tmp) as canned:
+        await validating(p, canned, validate=True, validateCandidates=1)
+        uri = "file:///tmp/starcoder-settings/which.py"
+        p.host.open(uri, WHICH_SOURCE)
+        whole = {"start": {"line": 3, "character": 0}, "end": {"line": 9, "character": 0}}
+
+        async def output() -> dict[str, Any]:
+            reply = await p.host.request("starcoder/edit", {
+                "uri": uri, "range": whole, "instruction": "return the interpreter"},
+                timeout=120)
+            return dict(reply["result"]["validation"])
+
+        assert repr(sys.executable) in (await output())["output"]  # the server's own
+        other = tmp / "other-python"
+        other.symlink_to(Path(sys.executable).resolve())
+        await p.change(validatePython=str(other))
+        assert repr(str(other)) in (await output())["output"]
+        await p.change(validatePython=str(tmp / "no-such-python"))
+        missing = await output()
+        assert missing["status"] == "no-runner" and "validatePython" in missing["label"], missing
+
+
+PROJECT_SCRIPT = {"rules": [{"contains": "Here is the Python code", "answers": [
+    demo_answer("return a + b if a < 10 else 0")]}]}
+
+
+@check("validateProjectTests")
+async def _validate_project_tests(p: Probe, mp: pytest.MonkeyPatch, tmp: Path) -> None:
+    """On (live), the project's pytest tests that name the function run too: an answer
+    that passes the doctest but not the project's test is then marked failing."""
+    project = tmp / "project"
+    (project / "tests").mkdir(parents=True)
+    (project / "tests" / "test_calc.py").write_text(
+        "from calc import add\n\n\ndef test_add_big_numbers():\n    assert add(10, 1) == 11\n")
+    with run_canned_server(PROJECT_SCRIPT, tmp) as canned:
+        await validating(p, canned, project.as_uri(), validate=True, validateCandidates=1)
+        uri = (project / "calc.py").as_uri()
+        p.host.open(uri, DEMO_SOURCE)
+        alone = (await demo_edit(p, uri))["validation"]
+        assert alone["passed"] is True and "project tests" not in alone["output"], alone
+        await p.change(validateProjectTests=True)
+        with_project = (await demo_edit(p, uri))["validation"]
+        assert with_project["passed"] is False, with_project
+        assert "test_add_big_numbers" in with_project["output"], with_project["output"]
 
 
 def test_every_server_setting_has_a_check() -> None:
