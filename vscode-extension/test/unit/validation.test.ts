@@ -128,16 +128,21 @@ describe('Edit and Test', () => {
     expect(mock.messages.some((m) => m.items.includes('Insert Tests') && m.text.includes('test_calc.py'))).toBe(true);
   });
 
-  it('failing code is marked, never applied unasked (even without the preview), and Reject keeps the file', async () => {
-    const client = fakeClient(result(validation(false)));
-    const commands = new Commands(makeHost(client, { previewMode: () => 'off' }));
-    mock.autoAnswer = 'Reject';
+  // Each review mode, the preview off included: a warning, and Reject keeps the file.
+  it.each([
+    ['off', 'Reject', ['Accept', 'Reject', 'Show Test Output']],
+    ['diff', 'Reject', ['Accept', 'Reject', 'Show Test Output']],
+    ['inline', 'Reject All', ['Show Test Output', 'Reject All']],
+  ] as const)('failing code is marked and never applied unasked (preview %s)', async (mode, reject, buttons) => {
+    const commands = new Commands(makeHost(fakeClient(result(validation(false))), { previewMode: () => mode }));
+    mock.autoAnswer = reject;
     const outcome = await commands.editAndTest({ instruction: 'implement add' });
     expect(outcome.status).toBe('rejected');
     expect(mock.documents.get(URI)!.text).toBe(ORIGINAL);
     const warning = mock.messages.find((m) => m.kind === 'warning')!;
     expect(warning.text).toContain('FAILING: 1/4 tests pass');
     expect(warning.text).toContain('did not pass its tests');
+    expect(warning.items).toEqual(buttons);
   });
 
   it('Show Test Output opens the tests, their output and the sandbox in force', async () => {
@@ -191,18 +196,6 @@ describe('Edit and Test', () => {
     expect(mock.messages.some((m) => m.items.includes('Insert Tests'))).toBe(true);
     const output = await commands.showTestOutput();
     expect(mock.providers.get(TESTS_SCHEME)!.provideTextDocumentContent(output as any)).toContain('PASS doctest: add(2, 3)');
-  });
-
-  it('inline review of failing code: a warning with Reject All; nothing stays in the file unless accepted', async () => {
-    const host = makeHost(fakeClient(result(validation(false))), { previewMode: () => 'inline' });
-    const commands = new Commands(host);
-    mock.autoAnswer = 'Reject All';
-    const outcome = await commands.editAndTest({ instruction: 'implement add' });
-    expect(outcome.status).toBe('rejected');
-    expect(mock.documents.get(URI)!.text).toBe(ORIGINAL);
-    const warning = mock.messages.find((m) => m.kind === 'warning')!;
-    expect(warning.text).toContain('FAILING: 1/4 tests pass');
-    expect(warning.items).toEqual(['Show Test Output', 'Reject All']);
   });
 });
 
