@@ -1,5 +1,5 @@
 """The CLI's non-server commands: `edit` (same pipeline as the server, prints a unified
-diff), `models` and `download`."""
+diff), `models`, `download` and `doctor`."""
 
 from __future__ import annotations
 
@@ -112,3 +112,36 @@ def download(name: str, directory: str | None) -> int:
         return 1
     print(path)
     return 0
+
+
+def doctor(output: str, overrides: dict[str, Any]) -> int:
+    """Print the doctor's report; exit status 1 when a check fails."""
+    import json
+
+    from lsp_server.doctor import run_doctor
+    from lsp_server.doctor.report import ASCII_MARKS, MARKS
+
+    settings, warnings = merge(Settings(), overrides)
+    for warning in warnings:
+        print(f"starcoder-lsp: {warning}", file=sys.stderr)
+    report = run_doctor(settings)
+    if output == "json":
+        print(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+    elif output == "markdown":
+        _write(report.markdown())
+    else:
+        encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+        try:
+            "".join(MARKS.values()).encode(encoding)
+            marks = MARKS
+        except (UnicodeEncodeError, LookupError):
+            marks = ASCII_MARKS
+        _write(report.text(marks))
+    return report.exit_code
+
+
+def _write(text: str) -> None:
+    """Print, replacing what the terminal's encoding cannot show (never crash on it)."""
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    sys.stdout.write(text.encode(encoding, errors="replace").decode(encoding))
+    sys.stdout.flush()
