@@ -84,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("--write", action="store_true", help="write the result to the file")
     edit.add_argument("--explain", action="store_true", help="print an explanation instead")
     _add_model_flags(edit)
-    sub.add_parser("models", help="list model presets and which are downloaded")
+    models = sub.add_parser("models", help="list model presets and which are downloaded")
+    models.add_argument("--json", action="store_true", help="as JSON (for editors)")
     download = sub.add_parser("download", help="download a preset's GGUF file")
     download.add_argument("name", help="preset name, optionally NAME:QUANT (e.g. :Q8_0)")
     download.add_argument("--models-dir", help="where to put it")
@@ -133,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "models":
         from lsp_server.commands_cli import list_models
 
-        return list_models()
+        return list_models(as_json=args.json)
     if args.command == "download":
         from lsp_server.commands_cli import download
 

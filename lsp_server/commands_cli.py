@@ -87,11 +87,23 @@ def edit_file(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     return 0
 
 
-def list_models() -> int:
+def list_models(as_json: bool = False) -> int:
     from model.download import downloaded, models_dir
-    from model.presets import PRESETS
+    from model.presets import DEFAULT_EDIT_PRESET, PRESETS
 
     have = downloaded()
+    if as_json:
+        import json
+
+        print(json.dumps({
+            "modelsDir": str(models_dir()), "default": DEFAULT_EDIT_PRESET,
+            "presets": [{"name": name, "kind": preset.kind, "description": preset.description,
+                         "gguf": [{"quant": q, "filename": f.filename, "sizeGb": f.size_gb}
+                                  for q, f in preset.gguf.items()],
+                         "local": [str(p) for p in have.get(name, [])]}
+                        for name, preset in PRESETS.items()],
+        }, indent=2))
+        return 0
     print(f"models folder: {models_dir()}")
     for name, preset in PRESETS.items():
         files = ", ".join(f"{q} ({f.size_gb:.1f} GB)" for q, f in preset.gguf.items()) or "-"
