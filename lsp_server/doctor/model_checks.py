@@ -128,22 +128,28 @@ def hf_model_check(name: str) -> tuple[Path | None, Check]:
 
 def gguf_memory_check(models: list[ModelFile], n_ctx: int, *, loaded: bool,
                       gpu_offload: bool) -> Check:
-    """Memory the GGUF model(s) need with the context they will run with vs available."""
-    from model.llamacpp_backend.memory import gguf_memory_gb, kv_cache_gb
+    """Memory the GGUF model(s) need with the context they will run with vs available
+    (in GB of 10^9 bytes, as model files are sized)."""
+    from model.llamacpp_backend.memory import WORKING_BUFFERS_GB, gguf_memory_gb, kv_cache_gb
     from model.transformers_backend.memory import available_memory_gb
 
-    usable = [m for m in models if m.valid]
-    if not usable:
-        return Check("memory", SKIP, "not estimated: no model file to measure")
+    gib = 2**30 / 1e9
     needed = 0.0
     parts = []
-    for model in usable:
-        context = context_size(n_ctx, model.trained_context or 4096)
-        needed += gguf_memory_gb(model.header, model.size, context)
-        parts.append(f"{model.path.name if model.path else model.name}: weights "
-                     f"{human_size(model.size)} + KV cache "
-                     f"{kv_cache_gb(model.header, context):.2f} GB for {context} tokens")
-    available = available_memory_gb("cpu")
+    for model in models:
+        if model.valid:
+            context = context_size(n_ctx, model.trained_context or 4096)
+            needed += gguf_memory_gb(model.header, model.size, context) * gib
+            parts.append(f"{model.path.name if model.path else model.name}: weights "
+                         f"{human_size(model.size)} + KV cache "
+                         f"{kv_cache_gb(model.header, context) * gib:.2f} GB for {context} tokens")
+        elif model.preset is not None and model.preset.default_gguf is not None:
+            size = model.preset.default_gguf.size_gb  # not downloaded yet: its published size
+            needed += size + WORKING_BUFFERS_GB * gib
+            parts.append(f"{model.name}: weights {size:.2f} GB + its KV cache")
+    if not parts:
+        return Check("memory", SKIP, "not estimated: no model file to measure")
+    available = available_memory_gb("cpu") * gib
     detail = f"needs about {needed:.1f} GB ({'; '.join(parts)}); {available:.1f} GB available"
     if loaded:
         return Check("memory", OK, f"the model is loaded (about {needed:.1f} GB); "

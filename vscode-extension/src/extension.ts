@@ -95,7 +95,7 @@ class Server implements vscode.Disposable {
       this.found = undefined;
       this.status.set('missing');
       this.output.error(found.message);
-      if (found.reason === 'not-found' && this.setup?.canSetUp) this.setup.offer(found.message, () => this.output.show(true));
+      if (found.reason === 'not-found' && this.setup?.canSetUp) this.setup.offer(() => this.output.show(true));
       else this.showMissing(found.message);
       return undefined;
     }

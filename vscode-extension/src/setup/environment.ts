@@ -58,6 +58,7 @@ export function readMarker(paths: EnvironmentPaths): Marker | undefined {
 }
 
 export function writeMarker(paths: EnvironmentPaths, marker: Marker): void {
+  fs.mkdirSync(path.dirname(paths.marker), { recursive: true });
   fs.writeFileSync(paths.marker, `${JSON.stringify(marker, null, 2)}\n`);
 }
 

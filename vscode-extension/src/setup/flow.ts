@@ -81,13 +81,13 @@ export class SetupFlow {
   }
 
   /** No server was found: say so, offering the set-up first. */
-  offer(message: string, output: () => void): void {
+  offer(output: () => void): void {
     if (this.offered) return;
     this.offered = true;
     const text =
-      `StarCoder: ${message.replace(/ Install it with:.*$/s, '')} ${SET_UP} installs it into a private environment ` +
-      '(a few minutes; building llama.cpp takes longest). Or install it yourself: pip install "starcoder-lsp[llama]", ' +
-      'then set starcoder.server.path.';
+      `StarCoder needs its language server, which was not found. "${SET_UP}" installs it into a private environment ` +
+      '(a few minutes; building llama.cpp takes longest). Or install it yourself: pip install "starcoder-lsp[llama]" ' +
+      'and set starcoder.server.path.';
     void vscode.window.showInformationMessage(text, SET_UP, 'Open Setting', 'Show Output').then((choice) => {
       this.offered = false;
       if (choice === SET_UP) void vscode.commands.executeCommand('starcoder.setup');

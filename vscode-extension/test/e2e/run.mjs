@@ -7,8 +7,10 @@
 //  2. smoke: installs the packaged .vsix, then drives the UI with Playwright: command
 //     palette -> "StarCoder: Edit Selection…" -> instruction -> Accept; checks the file
 //     changed and saves test-results/smoke.png.
+//  3. --setup-flow (only when asked): the first run without a server, "Set up StarCoder"
+//     to the end, an edit, the doctor (see setup-flow.mjs).
 //
-// Usage: node test/e2e/run.mjs [--skip-build] [--suite-only] [--smoke-only] [--keep]
+// Usage: node test/e2e/run.mjs [--skip-build] [--suite-only] [--smoke-only] [--setup-flow] [--keep]
 // Env:   STARCODER_LSP_SERVER  server program (default <repo>/.venv/bin/starcoder-lsp)
 //        STARCODER_TEST_MODEL  GGUF model (default: the tiny test model, built with
 //                              <repo>/.venv/bin/python -m tests.fixtures.tiny_model)
@@ -21,6 +23,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runSetupFlow } from './setup-flow.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const REPO = path.resolve(ROOT, '..');
@@ -176,7 +179,7 @@ for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
   });
 }
 
-async function startCodeServer(codeServer, { home, userData, extDir, logFile }) {
+async function startCodeServer(codeServer, { home, userData, extDir, logFile, env = {} }) {
   const port = await freePort();
   const args = [
     '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--disable-telemetry', '--disable-update-check',
@@ -184,7 +187,8 @@ async function startCodeServer(codeServer, { home, userData, extDir, logFile }) 
   ];
   log('starting code-server on port', port);
   const out = fs.openSync(logFile, 'a');
-  const child = spawn(codeServer, args, { env: serverEnv(home), stdio: ['ignore', out, out], detached: true });
+  const childEnv = Object.fromEntries(Object.entries({ ...serverEnv(home), ...env }).filter(([, v]) => v !== undefined));
+  const child = spawn(codeServer, args, { env: childEnv, stdio: ['ignore', out, out], detached: true });
   started.add(child.pid);
   child.on('exit', (code, signal) => log(`code-server exited (${code ?? signal})`));
   await waitFor('code-server to listen', async () => {
@@ -394,7 +398,8 @@ async function main() {
   fs.rmSync(RESULTS, { recursive: true, force: true });
   fs.mkdirSync(RESULTS, { recursive: true });
   const codeServer = run('bash', [path.join(ROOT, 'scripts', 'install-code-server.sh')]).trim().split('\n').pop();
-  const server = findServer();
+  const setupFlow = argv.has('--setup-flow');
+  const server = setupFlow ? undefined : findServer();
   const model = findModel();
   log('server:', server);
   log('model:', model);
@@ -409,12 +414,22 @@ async function main() {
   let failed = 0;
   let passed = 0;
   try {
-    if (!argv.has('--smoke-only')) {
+    if (setupFlow) {
+      try {
+        const timings = await runSetupFlow({ codeServer, tmp, vsix, model, log, sleep, waitFor, run, RESULTS, makeUserData, serverEnv, startCodeServer, launchBrowser, watchPage });
+        passed += 1;
+        log(`PASS first run: Set up StarCoder -> edit -> doctor ${JSON.stringify(timings)}`);
+      } catch (err) {
+        failed += 1;
+        log('FAIL first run (Set up StarCoder):', err?.stack ?? err);
+        log('code-server log tail:\n' + tail(path.join(RESULTS, 'code-server-setup.log')));
+      }
+    } else if (!argv.has('--smoke-only')) {
       const summary = await runSuite(codeServer, tmp, server, model);
       passed += summary.passed;
       failed += summary.failed;
     }
-    if (!argv.has('--suite-only')) {
+    if (!setupFlow && !argv.has('--suite-only')) {
       try {
         await runSmoke(codeServer, tmp, server, model, vsix);
         passed += 1;

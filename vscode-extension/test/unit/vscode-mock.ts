@@ -230,6 +230,9 @@ export const mock = {
   tabs: [] as { input: unknown }[],
   tabsEmitter: new EventEmitter<{ opened: unknown[]; closed: unknown[]; changed: unknown[] }>(),
   quickPicks: [] as any[],
+  /** showQuickPick calls, and the label it answers with (undefined: dismissed). */
+  shownPicks: [] as { items: any[]; options: any }[],
+  pickAnswer: undefined as string | undefined,
   /** Answer for the next message with buttons (undefined: never answered). */
   autoAnswer: undefined as string | undefined,
   reset(): void {
@@ -245,6 +248,8 @@ export const mock = {
     this.statusItems = [];
     this.tabs = [];
     this.quickPicks = [];
+    this.shownPicks = [];
+    this.pickAnswer = undefined;
     this.autoAnswer = undefined;
     window.activeTextEditor = undefined;
     window.visibleTextEditors = [];
@@ -296,6 +301,10 @@ export const window = {
     const editor = new FakeEditor(doc);
     window.activeTextEditor = editor;
     return editor;
+  }),
+  showQuickPick: vi.fn(async (items: any[], options?: any) => {
+    mock.shownPicks.push({ items, options });
+    return items.find((i) => i.label === mock.pickAnswer);
   }),
   createQuickPick: vi.fn(() => {
     const accept = new EventEmitter<void>();
