@@ -145,3 +145,23 @@ async def test_doctor_request_over_lsp(tiny_model: TinyModel) -> None:
         again = await _request(client, "starcoder/doctor")
         memory = next(c for c in again.checks if c.name == "memory")
         assert memory.detail.startswith("the model is loaded")
+
+
+def test_models_json_for_editors(tmp_path: Path) -> None:
+    """What Set up StarCoder reads to offer the model's download: presets, sizes, what is
+    on disk."""
+    (tmp_path / "starcoder2-3b-Q4_K_M.gguf").write_bytes(b"GGUF")
+    proc = subprocess.run([sys.executable, "-m", "lsp_server", "models", "--json"], cwd=REPO,
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "STARCODER_MODELS_DIR": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr
+    listing = json.loads(proc.stdout)
+    assert listing["default"] == "starcoder2-15b-instruct-v0.1"
+    assert listing["modelsDir"] == str(tmp_path)
+    presets = {p["name"]: p for p in listing["presets"]}
+    default = presets["starcoder2-15b-instruct-v0.1"]
+    assert default["gguf"][0] == {"quant": "Q4_K_M", "sizeGb": 9.86,
+                                  "filename": "starcoder2-15b-instruct-v0.1-Q4_K_M.gguf"}
+    assert default["local"] == []
+    assert presets["starcoder2-3b"]["local"] == [str(tmp_path / "starcoder2-3b-Q4_K_M.gguf")]
+    assert presets["starcoder2-3b"]["kind"] == "base"

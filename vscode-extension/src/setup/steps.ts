@@ -60,7 +60,8 @@ export interface PlanOptions {
 export function setupSteps(o: PlanOptions): Step[] {
   const steps: Step[] = [];
   if (!o.venvExists) {
-    steps.push({ phase: 'venv', title: `Creating a Python environment (${o.paths.venv})`, command: o.python, args: ['-m', 'venv', o.paths.venv] });
+    // --clear: what a cancelled or broken earlier attempt left there goes.
+    steps.push({ phase: 'venv', title: `Creating a Python environment (${o.paths.venv})`, command: o.python, args: ['-m', 'venv', '--clear', o.paths.venv] });
   }
   steps.push({ phase: 'server', title: 'Installing the server and its dependencies', command: o.paths.python, args: [...PIP_INSTALL, o.wheel] });
   if (o.variant === 'full') {

@@ -150,7 +150,7 @@ describe('the steps', () => {
   it('full: venv, the server wheel, llama.cpp built portably, a check', () => {
     const steps = setupSteps({ ...base, variant: 'full' });
     expect(steps.map((s) => s.phase)).toEqual(['venv', 'server', 'llama', 'check']);
-    expect(steps[0]).toMatchObject({ command: '/usr/bin/python3', args: ['-m', 'venv', '/gs/server-env'] });
+    expect(steps[0]).toMatchObject({ command: '/usr/bin/python3', args: ['-m', 'venv', '--clear', '/gs/server-env'] });
     expect(steps[1].command).toBe('/gs/server-env/bin/python');
     expect(steps[1].args.at(-1)).toBe(base.wheel);
     expect(steps[2].args).toEqual(expect.arrayContaining(['--prefer-binary', `${base.wheel}[llama]`]));
