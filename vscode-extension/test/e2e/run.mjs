@@ -24,6 +24,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runSetupFlow } from './setup-flow.mjs';
+import { runFromPalette } from './ui.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const REPO = path.resolve(ROOT, '..');
@@ -324,19 +325,7 @@ async function runSmoke(codeServer, tmp, server, model, vsix) {
     await page.keyboard.press('Shift+ArrowDown');
     await page.keyboard.press('Shift+ArrowDown');
     // Command palette -> "StarCoder: Edit Selection…"
-    const quickInput = page.locator('.quick-input-widget');
-    for (let attempt = 0; attempt < 3; attempt++) {
-      await page.keyboard.press('F1');
-      try {
-        await quickInput.waitFor({ state: 'visible', timeout: 5_000 });
-        break;
-      } catch {
-        log('smoke: command palette did not open, retrying');
-      }
-    }
-    await page.keyboard.type('StarCoder: Edit Selection');
-    await quickInput.locator('.monaco-list-row', { hasText: 'Edit Selection' }).first().waitFor({ timeout: 10_000 });
-    await page.keyboard.press('Enter');
+    const quickInput = await runFromPalette(page, 'StarCoder: Edit Selection', (m) => log(`smoke: ${m}`));
     // The instruction box (remembers recent instructions).
     await quickInput.locator('.quick-input-title', { hasText: 'StarCoder' }).waitFor({ timeout: 10_000 }).catch(() => undefined);
     await page.keyboard.type('add a docstring');

@@ -12,6 +12,7 @@
 //                                   wheelhouse was made for)
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { runFromPalette } from './ui.mjs';
 
 const SAMPLE = 'def area(radius):\n    return 3.14159 * radius * radius\n';
 
@@ -21,23 +22,6 @@ function pathWithoutServer(value) {
     .split(path.delimiter)
     .filter((dir) => dir && !fs.existsSync(path.join(dir, 'starcoder-lsp')))
     .join(path.delimiter);
-}
-
-async function palette(page, command, log) {
-  const quickInput = page.locator('.quick-input-widget');
-  for (let attempt = 0; attempt < 3; attempt++) {
-    await page.keyboard.press('F1');
-    try {
-      await quickInput.waitFor({ state: 'visible', timeout: 5_000 });
-      break;
-    } catch {
-      log('setup: command palette did not open, retrying');
-    }
-  }
-  await page.keyboard.type(command);
-  await quickInput.locator('.monaco-list-row', { hasText: command.replace(/^StarCoder: /, '') }).first().waitFor({ timeout: 10_000 });
-  await page.keyboard.press('Enter');
-  return quickInput;
 }
 
 /** Text of every notification toast now shown. */
@@ -115,7 +99,7 @@ export async function runSetupFlow(h) {
         if (/StarCoder: .*failed|set-up was cancelled/.test(text)) throw new Error(`the set-up failed: ${text}`);
       }
       return undefined;
-    }, (variant === 'full' ? 60 : 8) * 60_000);
+    }, (variant === 'full' ? 180 : 8) * 60_000);
     timings.setupDoneS = (Date.now() - installStarted) / 1000;
     log(`setup: ${done.slice(0, 200)} (${timings.setupDoneS.toFixed(0)} s after install)`);
     if (seen.size < (variant === 'full' ? 4 : 3)) throw new Error(`expected a progress message per phase, saw: ${[...seen].join(' | ')}`);
@@ -133,7 +117,7 @@ export async function runSetupFlow(h) {
     await page.keyboard.press('Home');
     await page.keyboard.press('Shift+ArrowDown');
     await page.keyboard.press('Shift+ArrowDown');
-    const quickInput = await palette(page, 'StarCoder: Edit Selection', log);
+    const quickInput = await runFromPalette(page, 'StarCoder: Edit Selection', log);
     // The instruction box (typing before it shows would type into the file).
     await quickInput.locator('.quick-input-title', { hasText: 'StarCoder' }).waitFor({ timeout: 60_000 });
     await page.keyboard.type('add a docstring');
@@ -147,7 +131,7 @@ export async function runSetupFlow(h) {
     await page.screenshot({ path: path.join(RESULTS, 'setup-edit.png') });
 
     // StarCoder: Doctor shows its report.
-    await palette(page, 'StarCoder: Doctor', log);
+    await runFromPalette(page, 'StarCoder: Doctor', log);
     await page.locator('.tab', { hasText: 'StarCoder doctor' }).first().waitFor({ timeout: 180_000 });
     const report = await waitFor('the doctor report in the preview', async () => {
       for (const frame of page.frames()) {
