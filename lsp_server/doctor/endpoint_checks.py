@@ -23,7 +23,7 @@ ENDPOINT_FIX = (
 def endpoint_checks(config: BackendConfig) -> tuple[list[Check], Backend | None]:
     """[/v1/models, 1-token generation] and the loaded backend (None on failure)."""
     if not config.endpoint:
-        return [Check("endpoint", SKIP, "none set: the model runs in this process")], None
+        return [Check("endpoint", OK, "none set: the model runs in this process")], None
     from model.openai_backend.http_client import ServerClient
     from model.openai_backend.served_model import describe_served_model
 
