@@ -155,7 +155,7 @@ describe('the steps', () => {
     expect(steps[1].args.at(-1)).toBe(base.wheel);
     expect(steps[2].args).toEqual(expect.arrayContaining(['--prefer-binary', `${base.wheel}[llama]`]));
     expect(steps[2].env).toEqual({ CMAKE_ARGS: '-DGGML_NATIVE=OFF' });
-    expect(steps[2].title).toMatch(/Building llama\.cpp \(about 9 minutes on 2 CPU cores; a prebuilt wheel/);
+    expect(steps[2].title).toMatch(/Building llama\.cpp \(about 11 minutes on 2 CPU cores; a prebuilt wheel/);
     expect(steps[3]).toMatchObject({ command: '/gs/server-env/bin/starcoder-lsp', args: ['--version'] });
   });
 
@@ -171,7 +171,7 @@ describe('the steps', () => {
     expect(portableCmakeArgs('-DGGML_NATIVE=ON')).toBe('-DGGML_NATIVE=ON');
     expect(portableCmakeArgs(undefined)).toBe('-DGGML_NATIVE=OFF');
     expect(llamaBuildEstimate(16)).toBe('about 2 minutes on 16 CPU cores');
-    expect(llamaBuildEstimate(1)).toBe('about 18 minutes on 1 CPU core');
+    expect(llamaBuildEstimate(1)).toBe('about 22 minutes on 1 CPU core');
   });
 });
 
