@@ -31,7 +31,7 @@ def backend_config(settings: Settings, *, completion: bool = False) -> BackendCo
         api_key=settings.api_key, endpoint_model=settings.endpoint_model, n_ctx=settings.n_ctx,
         n_gpu_layers=settings.n_gpu_layers, n_threads=settings.n_threads,
         models_dir=settings.models_dir, fast_decode=settings.fast_decode,
-        request_timeout_s=settings.request_timeout_s,
+        request_timeout_s=settings.request_timeout_s, speculative=settings.drafting,
     )
 
 
@@ -111,9 +111,14 @@ class ModelHost:
         return (s.completion_model if self.completion and s.completion_model else s.model)
 
     def reconfigure(self, settings: Settings, *, reload: bool) -> None:
-        """Apply new settings; drop the loaded model when a restart-only setting changed."""
+        """Apply new settings; drop the loaded model when a restart-only setting changed.
+
+        Live settings reach the next request: most are read per request; the API key is
+        handed to the loaded backend here."""
         self.settings = settings
         self.queue.max_waiting = settings.queue_size
+        if self._backend is not None and not reload:
+            self._backend.set_api_key(settings.api_key)
         if reload:
             with self._lock:
                 if self._backend is not None:

@@ -174,12 +174,16 @@ def generate(
     exact_drafts: bool = True,
     on_partial: Callable[[str], None] | None = None,
     stats: GenerationStats | None = None,
+    timeout_s: float | None = None,
 ) -> str:
-    """Stream the answer, reporting the text so far at most every PARTIAL_INTERVAL_S."""
+    """Stream the answer, reporting the text so far at most every PARTIAL_INTERVAL_S.
+
+    `timeout_s` limits the generation itself (not the wait for the model's queue)."""
     stats = stats if stats is not None else GenerationStats()
     request = GenerationRequest(prompt=prompt.text, max_tokens=max_tokens, stop=prompt.stop,
                                 temperature=temperature, draft_source=draft_source,
-                                exact_drafts=exact_drafts, messages=tuple(prompt.messages))
+                                exact_drafts=exact_drafts, messages=tuple(prompt.messages),
+                                timeout_s=timeout_s)
     pieces: list[str] = []
     last = 0.0
     with queue.slot(cancel):
@@ -207,7 +211,8 @@ def answer_to_outcome(job: Job, prompt: Prompt, answer: str, stats: GenerationSt
                        job.revision)
     ex = job.extraction
     prefix = prompt.response_prefix if continues_prefix else ""
-    code = extract_code(answer, response_prefix=prefix, fence=job.fence)
+    code = extract_code(answer, response_prefix=prefix, fence=job.fence,
+                        original=ex.target_text)
     if not code.strip():
         raise EmptyAnswerError("the model returned no code; nothing was changed")
     unit = detect_indent_unit(job.text)

@@ -94,6 +94,14 @@ _ALIASES = {
     "loadOnStart": "load_on_start",
 }
 
+_CAMEL = {name: key for key, name in _ALIASES.items()}
+
+
+def camel_name(field: str) -> str:
+    """The documented (camelCase) name of a Settings field: `max_tokens` -> `maxTokens`."""
+    return _CAMEL.get(field, field)
+
+
 _LIMITS: dict[str, tuple[float, float]] = {
     "max_tokens": (1, 32768),
     "temperature": (0.0, 2.0),
@@ -196,5 +204,12 @@ def merge(base: Settings, raw: Mapping[str, Any] | None) -> tuple[Settings, list
 
 
 def restart_needed(old: Settings, new: Settings) -> list[str]:
-    """Names of changed settings that only take effect after reloading the model."""
-    return sorted(k for k in RESTART_KEYS if getattr(old, k) != getattr(new, k))
+    """Names of changed settings that only take effect after reloading the model.
+
+    `speculative` between off and on/"always" changes how the engine is set up (llama.cpp:
+    its plain fastest set-up vs the one under which drafts are exact), so it reloads;
+    between "on" and "always" it only changes which requests draft, live."""
+    changed = {k for k in RESTART_KEYS if getattr(old, k) != getattr(new, k)}
+    if old.drafting != new.drafting:
+        changed.add("speculative")
+    return sorted(changed)

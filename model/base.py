@@ -16,7 +16,8 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from model.errors import GenerationError, ModelError, ModelLoadError
+from model.deadline import Deadline
+from model.errors import GenerationError, GenerationTimeoutError, ModelError, ModelLoadError
 
 # Default context when the caller asks for the model's own (n_ctx=0): StarCoder2 is
 # trained on 16k tokens, but a 16k KV cache costs too much memory for an editor helper.
@@ -44,6 +45,9 @@ class GenerationRequest:
     # The same request as chat messages, for backends that can only take chat
     # (ModelInfo.uses_chat_api): an OpenAI-compatible server with an unknown model.
     messages: tuple[dict[str, str], ...] = ()
+    # Wall-clock limit on the whole generation in seconds (None: none): past it the model
+    # is stopped as by a cancel and GenerationTimeoutError is raised.
+    timeout_s: float | None = None
 
 
 @dataclass
@@ -135,6 +139,14 @@ def _no_progress(_progress: LoadProgress) -> None:
     pass
 
 
+def _timed_out(seconds: float, stats: GenerationStats) -> GenerationTimeoutError:
+    return GenerationTimeoutError(
+        f"the model was stopped after {seconds:g} s (setting starcoder.requestTimeout) "
+        f"with {stats.completion_tokens} tokens written and the answer unfinished; nothing "
+        "was changed. Raise the setting, lower starcoder.maxTokens or select less code."
+    )
+
+
 def _close(stream: Iterator[str]) -> None:
     """Close an engine's generator, so its cleanup (stopping the model) runs now."""
     close = getattr(stream, "close", None)
@@ -187,6 +199,9 @@ class Backend(ABC):
     def _ready_message(self, info: ModelInfo) -> str:
         return f"{info.name} is loaded"
 
+    def set_api_key(self, api_key: str) -> None:  # noqa: B027 - optional hook
+        """Use this key from the next request on (remote engines; local ones have none)."""
+
     def _drafts_wanted(self, request: GenerationRequest) -> bool:
         """Whether `request` may be decoded speculatively by this backend.
 
@@ -217,7 +232,8 @@ class Backend(ABC):
         if not self.is_loaded:
             raise GenerationError("The model is not loaded yet.")
         with self._generation_guard():
-            stream = self._generate(request, cancel, stats)
+            deadline = Deadline(cancel, request.timeout_s) if request.timeout_s else None
+            stream = self._generate(request, deadline or cancel, stats)
             stops = StopStringFilter(self._stop_strings(request))
             try:
                 for piece in stream:
@@ -228,6 +244,10 @@ class Backend(ABC):
                         _close(stream)  # the engine stops generating (its cleanup runs)
                         stats.finish("stop")
                         return
+                if deadline is not None and stats.stop_reason == "cancelled" and not (
+                    cancel.is_set()
+                ):  # the engine saw its event set, and not by the caller: time is up
+                    raise _timed_out(deadline.seconds, stats)
                 if stats.stop_reason != "cancelled":
                     tail = stops.flush()
                     if tail:

@@ -35,5 +35,9 @@ class GenerationError(ModelError):
     """The engine failed while generating (after the model loaded)."""
 
 
+class GenerationTimeoutError(GenerationError):
+    """A generation ran past its time limit (setting requestTimeout) and was stopped."""
+
+
 class BusyError(ModelError):
     """The generation queue is full; the request was refused rather than queued forever."""

@@ -31,6 +31,9 @@ class BackendConfig:
     models_dir: str = ""
     fast_decode: bool = True
     request_timeout_s: float = 120.0
+    # False: speculative edits off, so engines load in their plain fastest set-up (see
+    # the README's `speculative` setting); True: the set-up under which drafts are exact.
+    speculative: bool = True
 
 
 def _cuda_free_gb() -> float:
@@ -91,7 +94,7 @@ def create_backend(
                             cancel=cancel)
         return LlamaCppBackend(
             str(path), n_ctx=config.n_ctx, n_gpu_layers=config.n_gpu_layers,
-            n_threads=config.n_threads,
+            n_threads=config.n_threads, speculative=config.speculative,
         )
     if kind == "transformers":
         for module in ("torch", "transformers"):
@@ -102,7 +105,7 @@ def create_backend(
         from model.transformers_backend import TransformersBackend
 
         return TransformersBackend(config.model, fast_decode=config.fast_decode,
-                                  n_ctx=config.n_ctx)
+                                  n_ctx=config.n_ctx, speculative=config.speculative)
     if kind == "openai":
         if not config.endpoint:
             raise BackendUnavailableError(

@@ -77,6 +77,9 @@ class OpenAIBackend(Backend):
         self._server_kind = served.server_kind
         return served.info
 
+    def set_api_key(self, api_key: str) -> None:
+        self._client.set_api_key(api_key)
+
     def _ready_message(self, info: ModelInfo) -> str:
         return f"{info.name} is served by {self.base_url}"
 
@@ -139,7 +142,8 @@ class OpenAIBackend(Backend):
         done = threading.Event()
         reader = threading.Thread(
             target=read_stream,
-            args=(self._client, path, self._payload(request, chat), events, cancel, done),
+            args=(self._client, path, self._payload(request, chat), events, cancel, done,
+                  request.timeout_s or self.timeout_s),
             name="openai-stream",
             daemon=True,
         )
@@ -148,6 +152,7 @@ class OpenAIBackend(Backend):
         usage: dict[str, Any] = {}
         pieces = 0
         events_read = QueueReader(events, cancel, END)
+        finished = False
         try:
             for event in events_read:
                 if isinstance(event, RetryWithoutUsage):
@@ -165,23 +170,30 @@ class OpenAIBackend(Backend):
                     pieces += 1
                     yield text
                 if finish:
+                    finished = True
                     reason = {"length": "length"}.get(finish, "stop" if server_stop else "eos")
                 if cancel.is_set():
                     reason = "cancelled"
                     break
-            if events_read.cancelled:
+            if events_read.cancelled or (cancel.is_set() and not finished):
+                # (the reader thread may see the cancel first and end the stream)
                 reason = "cancelled"
         except GeneratorExit:  # generate() cut the answer at a stop string
             done.set()
-            self._fill_stats(stats, request, usage, pieces, chat)
+            self._fill_stats(stats, request, usage, pieces, chat, ask_server=True)
             raise
         finally:
             done.set()  # the reader closes the response at its next event
-        self._fill_stats(stats, request, usage, pieces, chat)
+        self._fill_stats(stats, request, usage, pieces, chat,
+                         ask_server=reason != "cancelled")
         stats.finish(reason)
 
     def _fill_stats(self, stats: GenerationStats, request: GenerationRequest,
-                    usage: dict[str, Any], pieces: int, chat: bool) -> None:
+                    usage: dict[str, Any], pieces: int, chat: bool, *,
+                    ask_server: bool) -> None:
+        """Counts from the usage chunk; without one, the prompt is counted by the server,
+        except after a cancel or a time limit: the server may still be busy with the
+        answer being abandoned, and a cancel must not wait for it."""
         prompt_tokens = usage.get("prompt_tokens")
         if isinstance(prompt_tokens, int):
             stats.prompt_tokens = prompt_tokens
@@ -189,7 +201,8 @@ class OpenAIBackend(Backend):
             text = ("\n".join(m.get("content", "") for m in request.messages)
                     if chat and request.messages else request.prompt)
             try:
-                stats.prompt_tokens = self.count_tokens(text)
+                stats.prompt_tokens = (self.count_tokens(text) if ask_server
+                                       else self._tokens.known_or_estimated(text))
             except ModelError:
                 stats.prompt_tokens = estimate(text)
         details = usage.get("prompt_tokens_details")

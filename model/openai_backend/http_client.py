@@ -37,7 +37,12 @@ def error_detail(body: str) -> str:
 
 
 class ServerClient:
-    """The HTTP client of one server (created on first use) and its error mapping."""
+    """The HTTP client of one server (created on first use) and its error mapping.
+
+    The key and the read timeout are applied per request, not fixed in the client, so a
+    corrected key (setting apiKey) or a new time limit (requestTimeout) is used by the very
+    next request.
+    """
 
     def __init__(
         self, base_url: str, *, api_key: str, timeout_s: float, connect_timeout_s: float
@@ -52,23 +57,33 @@ class ServerClient:
     def has_key(self) -> bool:
         return bool(self._api_key)
 
-    def http(self) -> httpx.Client:
+    def set_api_key(self, api_key: str) -> None:
+        self._api_key = api_key
+
+    def _http(self) -> httpx.Client:
         if self._client is None:
-            headers = {"Accept": "application/json"}
-            if self._api_key:
-                headers["Authorization"] = f"Bearer {self._api_key}"
             self._client = httpx.Client(
                 timeout=httpx.Timeout(self.timeout_s, connect=self.connect_timeout_s),
-                headers=headers,
+                headers={"Accept": "application/json"},
             )
         return self._client
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+
+    def stream(self, path: str, payload: dict[str, Any], read_timeout_s: float) -> Any:
+        """A streamed POST (a context manager, as httpx's own)."""
+        return self._http().stream(
+            "POST", self.base_url + path, json=payload, headers=self._headers(),
+            timeout=httpx.Timeout(read_timeout_s, connect=self.connect_timeout_s),
+        )
 
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
         self._client = None
 
-    def transport_error(self, err: httpx.HTTPError) -> ModelError:
+    def transport_error(self, err: httpx.HTTPError, read_timeout_s: float = 0) -> ModelError:
         if isinstance(err, httpx.ConnectTimeout):
             return BackendUnavailableError(
                 f"cannot reach the inference server at {self.base_url}: no connection within "
@@ -83,7 +98,7 @@ class ServerClient:
         if isinstance(err, httpx.TimeoutException):
             return GenerationError(
                 f"the inference server at {self.base_url} did not answer within "
-                f"{self.timeout_s:g} s (setting starcoder.requestTimeout)."
+                f"{read_timeout_s or self.timeout_s:g} s (setting starcoder.requestTimeout)."
             )
         return GenerationError(f"the connection to the inference server failed: {err}")
 
@@ -99,7 +114,7 @@ class ServerClient:
 
     def get_json(self, path: str) -> Any:
         try:
-            response = self.http().get(self.base_url + path)
+            response = self._http().get(self.base_url + path, headers=self._headers())
         except httpx.HTTPError as err:
             raise self.transport_error(err) from err
         if response.status_code >= 400:
@@ -115,7 +130,8 @@ class ServerClient:
     def post_json_or_none(self, path: str, body: dict[str, Any]) -> Any:
         """The JSON answer to a POST, or None for any failure (optional endpoints)."""
         try:
-            response = self.http().post(self.base_url + path, json=body)
+            response = self._http().post(self.base_url + path, json=body,
+                                         headers=self._headers())
             return response.json() if response.status_code < 400 else None
         except (httpx.HTTPError, ValueError):
             return None

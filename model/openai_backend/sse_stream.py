@@ -27,11 +27,11 @@ class RetryWithoutUsage:
 
 def read_stream(client: ServerClient, path: str, payload: dict[str, Any],
                 events: queue.Queue[Any], cancel: threading.Event,
-                done: threading.Event) -> None:
+                done: threading.Event, read_timeout_s: float) -> None:
     """Reader thread: parse SSE `data:` lines into events; exiting the `with` closes the
     response, which tells the server to stop generating."""
     try:
-        with client.http().stream("POST", client.base_url + path, json=payload) as response:
+        with client.stream(path, payload, read_timeout_s) as response:
             if response.status_code >= 400:
                 body = response.read().decode("utf-8", "replace")
                 if "stream_options" in payload and "stream_options" in body \
@@ -63,7 +63,7 @@ def read_stream(client: ServerClient, path: str, payload: dict[str, Any],
         events.put(err)
     except httpx.HTTPError as err:
         if not (done.is_set() or cancel.is_set()):
-            events.put(client.transport_error(err))
+            events.put(client.transport_error(err, read_timeout_s))
     except Exception as err:  # never let the consumer wait forever
         events.put(GenerationError(f"reading the inference server's answer failed: {err}"))
     finally:

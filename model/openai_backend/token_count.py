@@ -55,6 +55,11 @@ class TokenCounter:
             self._counts.popitem(last=False)
         return count
 
+    def known_or_estimated(self, text: str) -> int:
+        """A count without asking the server (which may still be busy with an answer we
+        stopped reading): the cached count, else the estimate."""
+        return self._counts.get(text) or estimate(text)
+
     def _remote(self, method: str, text: str, model: str) -> int | None:
         """Token count from one server flavour's tokenize endpoint, None if unsupported."""
         if method == "vllm":

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -193,41 +194,72 @@ def test_api_keys_are_used_but_never_logged(tmp_path: Path) -> None:
         assert secret not in traffic
 
 
+class _SocketSampler:
+    """Samples a process's inet sockets and child processes on a thread until stopped."""
+
+    def __init__(self, pid: int) -> None:
+        self.proc = psutil.Process(pid)
+        self.seen: list[Any] = []
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.seen.extend(self.proc.net_connections(kind="inet"))
+                for child in self.proc.children(recursive=True):
+                    self.seen.append(("child process", child.cmdline()))
+            except psutil.Error:
+                return
+            self.samples += 1
+            time.sleep(0.01)
+
+    def __enter__(self) -> _SocketSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def test_the_socket_sampler_sees_a_connection() -> None:
+    """The control for the test below: a process that does connect is seen doing it."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    code = (f"import socket, time; s = socket.create_connection(('127.0.0.1', {port})); "
+            "time.sleep(1.5)")
+    child = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        with _SocketSampler(child.pid) as sampler:
+            child.wait(10)
+    finally:
+        listener.close()
+    assert sampler.samples >= 10
+    assert any(getattr(c, "raddr", None) and c.raddr.port == port for c in sampler.seen)
+
+
 def test_no_network_connections_of_its_own() -> None:
     """No telemetry: through start-up, a model load and an edit the stdio server holds
     no inet socket at all (sampled continuously on a thread)."""
-    seen: list[Any] = []
-    stop = threading.Event()
     with RawServer("--model", str(tiny_gguf()), "--max-tokens", "16") as raw:
-        proc = psutil.Process(raw.proc.pid)
-
-        def sample() -> None:
-            while not stop.is_set():
-                try:
-                    seen.extend(proc.net_connections(kind="inet"))
-                    for child in proc.children(recursive=True):
-                        seen.append(("child process", child.cmdline()))
-                except psutil.Error:
-                    return
-                time.sleep(0.01)
-
-        sampler = threading.Thread(target=sample)
-        sampler.start()
-        try:
+        with _SocketSampler(raw.proc.pid) as sampler:
             raw.initialize()
             raw.open("file:///s/a.py", "# starcoder: add hints\ndef f(a):\n    return a\n")
-            raw.call("starcoder/loadModel", {})
-            raw.call("starcoder/edit", {"uri": "file:///s/a.py"})
+            assert "result" in raw.call("starcoder/loadModel", {})
+            assert "result" in raw.call("starcoder/edit", {"uri": "file:///s/a.py"})
             raw.call("textDocument/codeAction", {
                 "textDocument": {"uri": "file:///s/a.py"},
                 "range": {"start": {"line": 0, "character": 0},
                           "end": {"line": 0, "character": 0}},
                 "context": {"diagnostics": []}})
-        finally:
-            stop.set()
-            sampler.join()
         assert raw.close() == 0
-    assert seen == []
+    # It really watched the whole time (a sampler that took no sample proves nothing).
+    assert sampler.samples >= 20, sampler.samples
+    assert sampler.seen == []
 
 
 # ---- files read --------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ export async function runSetupFlow(h) {
   const extDir = path.join(tmp, 'ext-setup');
   for (const d of [home, extDir, path.join(ws, '.vscode')]) fs.mkdirSync(d, { recursive: true });
   fs.writeFileSync(path.join(ws, 'sample.py'), SAMPLE);
-  const settings = { 'starcoder.maxTokens': 32, 'starcoder.preview': false, 'starcoder.inlineCompletion': false };
+  const settings = { 'starcoder.maxTokens': 32, 'starcoder.preview': 'off', 'starcoder.inlineCompletion': false };
   if (variant === 'thin') {
     if (!process.env.STARCODER_TEST_ENDPOINT) throw new Error('a thin set-up needs STARCODER_TEST_ENDPOINT');
     settings['starcoder.endpoint'] = process.env.STARCODER_TEST_ENDPOINT;
