@@ -143,7 +143,8 @@ export async function runSetupFlow(h) {
     await sleep(1000);
     await page.screenshot({ path: path.join(RESULTS, 'setup-doctor.png') });
     for (const frame of page.frames()) {
-      await frame.evaluate("window.scrollTo(0, document.body.scrollHeight)").catch(() => undefined);
+      // The checks after the prompt's template (FIM, endpoint, memory) at the top.
+      await frame.evaluate("[...document.querySelectorAll('li')].find((li) => li.textContent.includes('FIM tokens'))?.scrollIntoView()").catch(() => undefined);
     }
     await sleep(500);
     await page.screenshot({ path: path.join(RESULTS, 'setup-doctor-end.png') });
