@@ -45,8 +45,9 @@ def _bundled_wheel(vsix: Path, into: Path) -> Path:
 
 
 def _setup_python() -> str:
-    """The interpreter behind python3 on PATH (a pyenv shim resolved); the harness puts it
-    first on the editor's PATH as python3, so the set-up finds the one the wheelhouse is for."""
+    """The interpreter behind python3 on PATH (a pyenv shim resolved). The harness gives it
+    to the editor as starcoder.server.python, so the set-up uses the one the wheelhouse is
+    for (the editor's own PATH comes from the login shell)."""
     python = shutil.which("python3")
     if python is None:
         pytest.skip("no python3 on PATH for the set-up to use")
@@ -100,5 +101,8 @@ def test_first_run_sets_up_the_server_then_edits_and_shows_the_doctor(
     assert timings["offline"] is True and timings["firstEditS"] > timings["setupDoneS"] > 0
     report = (RESULTS / "setup-doctor.txt").read_text()
     assert "All checks passed" in report and "endpoint generation" in report
+    version = subprocess.run([python, "-c", "import platform; print(platform.python_version())"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    assert f"Python: Python {version}" in report  # the environment was made with it
     shot = RESULTS / "setup-doctor.png"
     assert shot.is_file() and shot.stat().st_size > 10_000, f"no screenshot at {shot}"

@@ -8,8 +8,9 @@
 //      STARCODER_TEST_VARIANT     thin (default) or full
 //      STARCODER_TEST_ENDPOINT    OpenAI-compatible URL for a thin set-up (…/v1)
 //      STARCODER_TEST_ENDPOINT_MODEL  the model name it serves
-//      STARCODER_TEST_SETUP_PYTHON  the interpreter found as python3 on PATH (the one the
-//                                   wheelhouse was made for)
+//      STARCODER_TEST_SETUP_PYTHON  the interpreter the wheelhouse was made for, given as
+//                                   starcoder.server.python (the editor's PATH is the login
+//                                   shell's, which a test cannot steer); unset: python3 on PATH
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runFromPalette } from './ui.mjs';
@@ -22,6 +23,16 @@ function pathWithoutServer(value) {
     .split(path.delimiter)
     .filter((dir) => dir && !fs.existsSync(path.join(dir, 'starcoder-lsp')))
     .join(path.delimiter);
+}
+
+/** The extension's "StarCoder" output channel, as VS Code logged it to disk. */
+function starcoderLog(userData) {
+  const logs = path.join(userData, 'logs');
+  for (const session of fs.existsSync(logs) ? fs.readdirSync(logs).sort().reverse() : []) {
+    const file = path.join(logs, session, 'exthost1', 'starcoder-lsp.starcoder-lsp', 'StarCoder.log');
+    if (fs.existsSync(file)) return fs.readFileSync(file, 'utf8');
+  }
+  return '';
 }
 
 /** Text of every notification toast now shown. */
@@ -47,19 +58,15 @@ export async function runSetupFlow(h) {
   } else {
     settings['starcoder.model'] = model;
   }
+  // A Python that cannot run the server (no lsp_server there): the search goes on, and the
+  // set-up makes its environment with it.
+  if (process.env.STARCODER_TEST_SETUP_PYTHON) settings['starcoder.server.python'] = process.env.STARCODER_TEST_SETUP_PYTHON;
   fs.writeFileSync(path.join(ws, '.vscode', 'settings.json'), JSON.stringify(settings, null, 2));
   h.makeUserData(userData);
 
   // The environment of the editor (and so of pip): no server on PATH, none importable, and
   // pip offline against the wheelhouse.
-  let searchPath = pathWithoutServer(process.env.PATH);
-  if (process.env.STARCODER_TEST_SETUP_PYTHON) {
-    const bin = path.join(tmp, 'bin-setup');
-    fs.mkdirSync(bin, { recursive: true });
-    fs.symlinkSync(process.env.STARCODER_TEST_SETUP_PYTHON, path.join(bin, 'python3'));
-    searchPath = `${bin}${path.delimiter}${searchPath}`;
-  }
-  const env = { PATH: searchPath, PYTHONPATH: undefined, VIRTUAL_ENV: undefined, PYTHONHOME: undefined };
+  const env = { PATH: pathWithoutServer(process.env.PATH), PYTHONPATH: undefined, VIRTUAL_ENV: undefined, PYTHONHOME: undefined };
   if (wheelhouse) Object.assign(env, { PIP_NO_INDEX: '1', PIP_FIND_LINKS: wheelhouse, PIP_CONFIG_FILE: '/dev/null' });
   else Object.assign(env, { PIP_NO_CACHE_DIR: '1' }); // online: a real build, not pip's cache
 
@@ -102,7 +109,14 @@ export async function runSetupFlow(h) {
     }, (variant === 'full' ? 180 : 8) * 60_000);
     timings.setupDoneS = (Date.now() - installStarted) / 1000;
     log(`setup: ${done.slice(0, 200)} (${timings.setupDoneS.toFixed(0)} s after install)`);
-    if (seen.size < (variant === 'full' ? 4 : 3)) throw new Error(`expected a progress message per phase, saw: ${[...seen].join(' | ')}`);
+    if (!seen.size) throw new Error('no progress notification was seen');
+    // Every phase, from the StarCoder output (a quick phase can come and go between polls).
+    const phases = starcoderLog(userData).match(/set-up \d\/\d: [^\n]*/g) ?? [];
+    const expected = variant === 'full' ? 4 : 3;
+    if (phases.length !== expected || !/set-up done in/.test(starcoderLog(userData))) {
+      throw new Error(`expected ${expected} phases and "done" in the StarCoder output, got: ${phases.join(' | ')}`);
+    }
+    log(`setup: phases in the output: ${phases.join(' | ')}`);
     const envDir = path.join(userData, 'User', 'globalStorage', 'starcoder-lsp.starcoder-lsp', 'server-env');
     const marker = JSON.parse(fs.readFileSync(path.join(envDir, 'starcoder-setup.json'), 'utf8'));
     if (marker.variant !== variant) throw new Error(`marker says ${JSON.stringify(marker)}`);
