@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+/* global document */
 // Real-VS-Code tests: code-server (VS Code 1.100.3 from the npm registry) + Debian Chromium.
 //
 //  1. suite: opens code-server with the extension in development mode and its test suite
@@ -6,7 +7,8 @@
 //     starcoder-lsp server and the tiny GGUF model; reads the results file it writes.
 //  2. smoke: installs the packaged .vsix, then drives the UI with Playwright: command
 //     palette -> "StarCoder: Edit Selection…" -> instruction -> the inline review's Accept
-//     code lens; checks the file changed and saves test-results/smoke.png.
+//     code lens; checks the file changed and saves test-results/smoke.png; then Explain
+//     Selection opens as a chat, and the conversation survives a window reload.
 //  3. --setup-flow (only when asked): the first run without a server, "Set up StarCoder"
 //     to the end, an edit, the doctor (see setup-flow.mjs).
 //
@@ -24,7 +26,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runSetupFlow } from './setup-flow.mjs';
-import { runFromPalette } from './ui.mjs';
+import { runFromPalette, serveRequests } from './ui.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const REPO = path.resolve(ROOT, '..');
@@ -274,7 +276,10 @@ async function runSuite(codeServer, tmp, server, model) {
     await page.goto(url);
     const timeout = Number(process.env.STARCODER_E2E_TIMEOUT || 600) * 1000;
     let lastLines = 0;
+    const uiDone = new Set();
     await waitFor('the suite results', async () => {
+      // The chat tests ask for UI actions on the page (test/e2e/ui.mjs).
+      await serveRequests(page, path.join(ws, '.e2e'), RESULTS, uiDone, (line) => log('suite:', line));
       const suiteLog = path.join(ws, '.e2e', 'suite.log');
       if (fs.existsSync(suiteLog)) {
         const lines = fs.readFileSync(suiteLog, 'utf8').trim().split('\n');
@@ -286,7 +291,7 @@ async function runSuite(codeServer, tmp, server, model) {
     }, timeout);
     await page.screenshot({ path: path.join(RESULTS, 'suite.png') }).catch(() => undefined);
   } finally {
-    for (const f of ['suite.log', 'results.json']) {
+    for (const f of ['suite.log', 'results.json', 'chat-latency.json']) {
       const src = path.join(ws, '.e2e', f);
       if (fs.existsSync(src)) fs.copyFileSync(src, path.join(RESULTS, `suite-${f}`));
     }
@@ -377,17 +382,22 @@ async function runSmoke(codeServer, tmp, server, model, vsix) {
     await quickInput.locator('.monaco-list-row', { hasText: 'add a docstring' }).first().waitFor({ timeout: 10_000 });
     await page.keyboard.press('Escape');
     log('smoke: the instruction box remembers "add a docstring"');
-    // Explain Selection: Markdown in a panel beside the code.
+    // Explain Selection: the answer is the first turn of a chat in the StarCoder view.
     await editor.locator('.view-line', { hasText: 'def perimeter' }).click();
-    await page.keyboard.press('F1');
-    await quickInput.waitFor({ state: 'visible', timeout: 10_000 });
-    await page.keyboard.type('StarCoder: Explain Selection');
-    await quickInput.locator('.monaco-list-row', { hasText: 'Explain Selection' }).first().waitFor({ timeout: 10_000 });
-    await page.keyboard.press('Enter');
-    await page.locator('.tab', { hasText: 'StarCoder explanation' }).first().waitFor({ timeout: 60_000 });
-    await sleep(1500);
-    await page.screenshot({ path: path.join(RESULTS, 'smoke-explain.png') });
-    log('smoke: explanation shown (test-results/smoke-explain.png)');
+    await runFromPalette(page, 'StarCoder: Explain Selection', (m) => log(`smoke: ${m}`));
+    const explained = await chatTurns(page, (turns) => turns.length >= 2 && turns[1].text.length > 0 && !turns[1].streaming, 120_000);
+    await sleep(500);
+    await page.screenshot({ path: path.join(RESULTS, 'smoke-chat-explain.png') });
+    log(`smoke: explanation shown as the first chat turn (${explained[1].text.length} chars; test-results/smoke-chat-explain.png)`);
+    // The conversation survives a window reload (kept per workspace).
+    await page.reload();
+    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    await page.locator('.statusbar-item', { hasText: 'StarCoder' }).first().waitFor({ timeout: 60_000 });
+    await runFromPalette(page, 'StarCoder: Open Chat', (m) => log(`smoke: ${m}`));
+    const restored = await chatTurns(page, (turns) => turns.length >= 2, 60_000);
+    if (restored[1].text !== explained[1].text) throw new Error('the conversation did not survive the reload');
+    await page.screenshot({ path: path.join(RESULTS, 'smoke-chat-after-reload.png') });
+    log('smoke: the chat survived a window reload (test-results/smoke-chat-after-reload.png)');
   } catch (err) {
     await page.screenshot({ path: path.join(RESULTS, 'smoke-failure.png') }).catch(() => undefined);
     throw err;
@@ -397,6 +407,28 @@ async function runSmoke(codeServer, tmp, server, model, vsix) {
   }
   if (!fs.existsSync(shot)) throw new Error('no screenshot');
   return shot;
+}
+
+/** The chat view's turns as its page shows them, once `ready(turns)` holds. */
+async function chatTurns(page, ready, ms) {
+  return waitFor('the chat view to show the conversation', async () => {
+    for (const frame of page.frames()) {
+      try {
+        const turns = await frame.evaluate(() => {
+          if (!document.getElementById('starcoder-chat')) return undefined;
+          return Array.from(document.querySelectorAll('#messages .turn')).map((t) => ({
+            role: t.classList.contains('user') ? 'user' : 'assistant',
+            streaming: t.classList.contains('streaming'),
+            text: t.querySelector('.body')?.innerText ?? '',
+          }));
+        });
+        if (turns && ready(turns)) return turns;
+      } catch {
+        // a frame going away
+      }
+    }
+    return undefined;
+  }, ms);
 }
 
 // ---- main -----------------------------------------------------------------------------------
@@ -441,7 +473,7 @@ async function main() {
       try {
         await runSmoke(codeServer, tmp, server, model, vsix);
         passed += 1;
-        log('PASS UI smoke test (command palette -> instruction -> inline review -> Accept)');
+        log('PASS UI smoke test (command palette -> instruction -> inline review -> Accept; Explain -> chat; chat survives reload)');
       } catch (err) {
         failed += 1;
         log('FAIL UI smoke test:', err?.stack ?? err);
