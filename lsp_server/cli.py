@@ -80,9 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("--line", type=int, required=True,
                       help="1-based line of the instruction comment or inside the target")
     edit.add_argument("--end-line", type=int, help="1-based last line of a selection")
-    edit.add_argument("--instruction", help="instruction (default: from the comment)")
+    task = edit.add_mutually_exclusive_group()
+    task.add_argument("--instruction", help="instruction (default: from the comment)")
+    task.add_argument("--fix", metavar="MESSAGE",
+                      help="fix this problem reported at --line (a compiler's, linter's or "
+                      "type checker's message); the enclosing statement or function is edited")
+    task.add_argument("--explain", action="store_true", help="print an explanation instead")
     edit.add_argument("--write", action="store_true", help="write the result to the file")
-    edit.add_argument("--explain", action="store_true", help="print an explanation instead")
     _add_model_flags(edit)
     sub.add_parser("models", help="list model presets and which are downloaded")
     download = sub.add_parser("download", help="download a preset's GGUF file")

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from lsp_server import pipeline
-from lsp_server.documents import DocumentStore
+from lsp_server.documents import Document, DocumentStore
+from lsp_server.extraction.diagnostic_fix import Problem, fix_for
 from lsp_server.settings import Settings, merge
 from model.base import GenerationStats, LoadProgress
 from model.errors import ModelError
@@ -50,8 +51,11 @@ def edit_file(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     if end[0] >= len(doc.lines):
         end = (len(doc.lines) - 1, len(doc.lines[-1]))
     mode = "explain" if args.explain else "edit"
+    instruction = args.instruction
+    if getattr(args, "fix", None):
+        start, end, instruction = _fix_target(doc, args.fix, line, end_line, settings)
     try:
-        job = pipeline.plan(doc, start, end, instruction=args.instruction, settings=settings,
+        job = pipeline.plan(doc, start, end, instruction=instruction, settings=settings,
                             mode=mode)
         backend = create_backend(backend_config(settings), progress=_stderr_progress)
         backend.load(_stderr_progress)
@@ -89,6 +93,18 @@ def edit_file(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
         path.write_bytes(new_text.encode("utf-8"))
         print(f"wrote {path}", file=sys.stderr)
     return 0
+
+
+def _fix_target(doc: Document, message: str, line: int, end_line: int, settings: Settings
+                ) -> tuple[tuple[int, int], tuple[int, int], str]:
+    """Start, end and instruction of the quick fix for `message` reported at the lines
+    (0-based) — the same fix the editor's lightbulb offers for that diagnostic."""
+    with doc.lock:
+        text, tree, spec = doc.text, doc.tree, doc.spec
+    fix = fix_for(text, tree, spec, Problem(message, line, max(line, end_line)),
+                  prefixes=settings.instruction_prefixes)
+    first, stop = fix.target_lines
+    return (first, 0), (stop, 0), fix.instruction
 
 
 def list_models() -> int:

@@ -211,7 +211,8 @@ def answer_to_outcome(job: Job, prompt: Prompt, answer: str, stats: GenerationSt
                        job.revision)
     ex = job.extraction
     prefix = prompt.response_prefix if continues_prefix else ""
-    code = extract_code(answer, response_prefix=prefix, fence=job.fence)
+    code = extract_code(answer, response_prefix=prefix, fence=job.fence,
+                        original=ex.target_text)
     if not code.strip():
         raise EmptyAnswerError("the model returned no code; nothing was changed")
     unit = detect_indent_unit(job.text)

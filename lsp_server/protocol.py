@@ -59,12 +59,15 @@ class Pos:
 
 @dataclass(frozen=True)
 class EditArgs:
-    """`{uri, range?, instruction?}`; range in the client's position encoding."""
+    """`{uri, range?, instruction?, rebase?}`; range in the client's position encoding.
+    `rebase: false` (starcoder/edit only) returns the edit for the version the request
+    was planned on instead of moving it onto the document as it is when it is done."""
 
     uri: str
     start: Pos | None = None
     end: Pos | None = None
     instruction: str | None = None
+    rebase: bool = True
 
     @classmethod
     def parse(cls, raw: Any) -> EditArgs:
@@ -91,7 +94,10 @@ class EditArgs:
             start, end = _pos(rng.get("start"), "start"), _pos(rng.get("end"), "end")
             if (end.line, end.character) < (start.line, start.character):
                 start, end = end, start
-        return cls(uri=uri, start=start, end=end, instruction=instruction)
+        rebase = raw.get("rebase", True)
+        if not isinstance(rebase, bool):
+            raise ParamsError("`rebase` must be true or false")
+        return cls(uri=uri, start=start, end=end, instruction=instruction, rebase=rebase)
 
 
 def _pos(raw: Any, name: str) -> Pos:

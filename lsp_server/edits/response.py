@@ -3,13 +3,31 @@
 Instruction models wrap code in chatter: a preamble ("Here's the updated code:"), a
 fenced block, an explanation after it. The prompts open a fence in the response prefix
 so most answers are bare code up to a closing fence; the other shapes are handled for
-models that ignore the prefix. Heuristics here are deliberately conservative: leaving a
-stray prose line in is visible and easy to undo, deleting a line of code is not.
+models that ignore the prefix and for chat APIs, whose answers do not continue it. The
+fences themselves are read by `fences`, the English around them by `prose`.
 """
 
 from __future__ import annotations
 
 import re
+
+from lsp_server.edits.fences import (
+    Fence,
+    block_lines,
+    find_close,
+    glued_close,
+    holds_fences,
+    is_document_tag,
+    parse_fence,
+    same_language,
+)
+from lsp_server.edits.prose import (
+    is_file_line,
+    is_preamble,
+    is_prose,
+    strip_preamble,
+    strip_trailing_prose,
+)
 
 # Where a turn of the prompt format starts again: the answer is over. Matched at the start
 # of a line only, so `### comment` lines in code survive.
@@ -19,42 +37,37 @@ _END_OF_TURN = re.compile(
     r"|^Human:|^-----[ \t]*$",
     re.MULTILINE,
 )
-# A fence line (CommonMark: up to three spaces of indentation), with its info string.
-_FENCE_LINE = re.compile(r"^ {0,3}(`{3,})[ \t]*([^`\s]*)[^`]*$")
-# A line of English prose: a capitalised word, then at least three more words, and none of
-# the punctuation that marks code. Lowercase code keywords and ALL-CAPS SQL never match.
-_PROSE_LINE = re.compile(r"^[A-Z][a-z'’]*,?(?:[ \t]+\S+){3,}[ \t]*$")
-_CODE_MARKS = re.compile(r"[;{}=]|^\s|[ \t]->|=>|::")
-# A preamble line: prose ending with a colon ("Here is the updated function:").
-_PREAMBLE = re.compile(r"^[A-Z][A-Za-z'’]*[!,.]?(?:[ \t]+[\w'’`.,()-]+){1,}[ \t]*:[ \t]*$")
-_PREAMBLE_WORDS = re.compile(
-    r"^(?:Here|Sure|Certainly|Below|The|This|Okay|OK|Of course|I)\b", re.IGNORECASE
-)
+# How many non-blank lines may come before a fence the model opened itself.
+_MAX_LEAD_LINES = 2
 
 
-def extract_code(answer: str, *, response_prefix: str, fence: str) -> str:
+def extract_code(answer: str, *, response_prefix: str, fence: str, original: str = "") -> str:
     """The code in `answer` (the text generated after `response_prefix`), or "".
 
-    - Prefix opened a fence: the code runs to the first closing fence line, or to the end
-      (generation hit its limit or the closing-fence stop was already removed).
+    - Prefix opened a fence: the code runs to the fence's close, or to the end (generation
+      hit its limit or the closing-fence stop was already removed). An opener the model
+      wrote again (```` ```python ````, ```` ```md README.md ````, after a short English line or
+      a file name) is dropped, and so is a short English opener line.
     - Otherwise, fenced blocks in the answer: the first block tagged with `fence` or
       untagged; if every block has another tag, the longest. An unclosed last block runs
-      to the end. The first block usually is the answer; later ones tend to be usage
-      examples.
-    - No fence at all: a prose preamble line ending in ":" and trailing prose paragraphs
-      are dropped.
+      to the end; a closing fence without an opener ends the code before it.
+    - No fence at all: English opener lines and trailing prose paragraphs are dropped.
 
-    The result has LF line endings, no blank lines around it and no trailing newline.
+    A closing fence glued to the last code line (`}```) closes. In documents that hold
+    fenced blocks themselves (Markdown, reStructuredText: told by `fence`, by the answer's
+    own tag, or by `original`, the code being replaced) only the outer fence is stripped.
+    Lines of `original` are never dropped as prose. The result has LF line endings, no
+    blank lines around it and no trailing newline.
     """
     text = _cut_at_end_of_turn(answer.replace("\r\n", "\n"))
-    if _opens_fence(response_prefix):
-        lines = text.split("\n")
-        if lines and (match := _FENCE_LINE.match(lines[0])) and match.group(2):
-            lines = lines[1:]  # the model opened the fence a second time
-        code = _until_closing_fence(lines)
+    lines = text.split("\n")
+    known = {line.strip() for line in original.replace("\r\n", "\n").split("\n") if line.strip()}
+    document = is_document_tag([fence]) or holds_fences(original)
+    opened = _opened_fence(response_prefix)
+    if opened is not None:
+        code = _code_in_opened_fence(lines, opened, document, known)
     else:
-        blocks = _fenced_blocks(text)
-        code = _choose_block(blocks, fence) if blocks else _strip_prose(text.split("\n"))
+        code = _code_in_answer(lines, fence, document, known)
     return _trim_blank_lines(code)
 
 
@@ -62,10 +75,46 @@ def explain_markdown(answer: str) -> str:
     """An explanation cleaned for display: stop markers and trailing whitespace removed,
     and a code block left open by a length cut closed again."""
     text = _cut_at_end_of_turn(answer.replace("\r\n", "\n")).strip("\n").rstrip()
-    fences = sum(1 for line in text.split("\n") if _FENCE_LINE.match(line))
+    fences = sum(1 for line in text.split("\n") if parse_fence(line) is not None)
     if fences % 2:
         text += "\n```"
     return text
+
+
+# ---- the two answer forms -----------------------------------------------------------------
+
+
+def _code_in_opened_fence(lines: list[str], opened: Fence, document: bool,
+                          known: set[str]) -> str:
+    reopened = _reopened_fence(lines, known)
+    if reopened is not None:
+        start, fence = reopened
+        lines = lines[start:]
+        document = document or is_document_tag([fence.info])
+    else:
+        document = document or is_document_tag([opened.info])
+        if not document:
+            lines = strip_preamble(lines, known)
+    return "\n".join(block_lines(lines, find_close(lines, opened.ticks, document=document)))
+
+
+def _code_in_answer(lines: list[str], fence: str, document: bool, known: set[str]) -> str:
+    first = next((i for i, line in enumerate(lines) if parse_fence(line) is not None), None)
+    if first is None:
+        end = next((i for i, line in enumerate(lines) if glued_close(line) is not None), None)
+        if end is not None:  # code closed by a glued fence that was never opened
+            lines = [*lines[:end], glued_close(lines[end])[0]]  # type: ignore[index]
+        lines = strip_preamble(lines, known)
+        if any(is_prose(line) for line in known):  # the target is prose itself: keep it all
+            return "\n".join(lines)
+        return "\n".join(strip_trailing_prose(lines, known))
+    opener = parse_fence(lines[first])
+    assert opener is not None
+    if opener.bare and not document and _closes_unopened(lines, first):
+        # Code, then a closing fence that was never opened: the code is what came before.
+        return "\n".join(strip_preamble(lines[:first], known))
+    blocks = _fenced_blocks(lines[first:], document)
+    return _choose_block(blocks, fence)
 
 
 # ---- helpers --------------------------------------------------------------------------------
@@ -76,88 +125,80 @@ def _cut_at_end_of_turn(text: str) -> str:
     return text[: match.start()] if match else text
 
 
-def _opens_fence(prefix: str) -> bool:
-    """True when the response prefix ends inside an opened code fence."""
+def _opened_fence(prefix: str) -> Fence | None:
+    """The fence the response prefix leaves open, if it ends inside one."""
     lines = prefix.replace("\r\n", "\n").split("\n")
     if len(lines) < 2 or lines[-1] != "":
+        return None
+    fences = [fence for line in lines if (fence := parse_fence(line)) is not None]
+    return fences[-1] if len(fences) % 2 else None
+
+
+def _closes_unopened(lines: list[str], index: int) -> bool:
+    """Whether the bare fence at `index` closes code that was never opened: code comes
+    before it, and only prose (or nothing) after it, up to the next fence."""
+    before = [line for line in lines[:index] if line.strip()]
+    if not before or all(is_prose(ln) or is_preamble(ln, None) or is_file_line(ln)
+                         for ln in before):
         return False
-    return sum(1 for line in lines if _FENCE_LINE.match(line)) % 2 == 1
+    for line in lines[index + 1 :]:
+        if parse_fence(line) is not None:
+            break
+        if line.strip() and not is_prose(line):
+            return False
+    return True
 
 
-def _is_closing_fence(line: str) -> bool:
-    match = _FENCE_LINE.match(line)
-    return match is not None and not match.group(2)
-
-
-def _until_closing_fence(lines: list[str]) -> str:
+def _reopened_fence(lines: list[str], known: set[str]) -> tuple[int, Fence] | None:
+    """(index after it, fence) when the answer opens a fence of its own in its first lines,
+    after nothing but English or a file name; None otherwise."""
+    seen = 0
     for index, line in enumerate(lines):
-        if _is_closing_fence(line):
-            return "\n".join(lines[:index])
-    return "\n".join(lines)
+        if not line.strip():
+            continue
+        fence = parse_fence(line)
+        if fence is not None:
+            if fence.bare and seen == 0:
+                return None  # a close right away: the model has nothing to say
+            lead = [ln for ln in lines[:index] if ln.strip()]
+            if all((is_preamble(ln, None) or is_prose(ln) or is_file_line(ln))
+                   and ln.strip() not in known for ln in lead):
+                return index + 1, fence
+            return None
+        seen += 1
+        if seen > _MAX_LEAD_LINES:
+            return None
+    return None
 
 
-def _fenced_blocks(text: str) -> list[tuple[str, str]]:
-    """(language tag, code) for each fenced block, in order."""
+def _fenced_blocks(lines: list[str], document: bool) -> list[tuple[str, str]]:
+    """(language tag, code) for each top-level fenced block, in order."""
     blocks: list[tuple[str, str]] = []
-    lines = text.split("\n")
     index = 0
     while index < len(lines):
-        match = _FENCE_LINE.match(lines[index])
-        if not match:
+        opener = parse_fence(lines[index])
+        if opener is None:
             index += 1
             continue
-        ticks, tag = match.group(1), match.group(2).lower()
-        body: list[str] = []
-        index += 1
-        while index < len(lines):
-            line = lines[index]
-            closing = _FENCE_LINE.match(line)
-            if closing and not closing.group(2) and len(closing.group(1)) >= len(ticks):
-                break
-            body.append(line)
-            index += 1
-        index += 1
-        blocks.append((tag, "\n".join(body)))
+        body = lines[index + 1 :]
+        close = find_close(body, opener.ticks,
+                           document=document or is_document_tag([opener.info]))
+        blocks.append((opener.tag, "\n".join(block_lines(body, close))))
+        index += close.index + 2
     return blocks
 
 
 def _choose_block(blocks: list[tuple[str, str]], fence: str) -> str:
-    wanted = fence.lower()
     for tag, code in blocks:
-        if tag in ("", wanted) and code.strip():
+        if (not tag or same_language(tag, fence)) and code.strip():
             return code
     return max((code for _, code in blocks), key=len)
 
 
-def _is_prose(line: str) -> bool:
-    return bool(_PROSE_LINE.match(line)) and not _CODE_MARKS.search(line)
-
-
-def _strip_prose(lines: list[str]) -> str:
-    """Drop a leading "Here is ...:" line and trailing prose paragraphs (unfenced answers)."""
-    while lines and not lines[0].strip():
-        lines.pop(0)
-    if lines and _PREAMBLE.match(lines[0]) and _PREAMBLE_WORDS.match(lines[0]):
-        lines.pop(0)
-    # Trailing paragraphs (separated by a blank line) made only of prose lines.
-    while True:
-        while lines and not lines[-1].strip():
-            lines.pop()
-        blanks = [i for i, line in enumerate(lines) if not line.strip()]
-        if not blanks:
-            break  # no blank line: never strip the whole answer
-        blank = blanks[-1]
-        paragraph = lines[blank + 1 :]
-        if not paragraph or not all(_is_prose(line) for line in paragraph):
-            break
-        del lines[blank:]
-    return "\n".join(lines)
-
-
 def _trim_blank_lines(code: str) -> str:
     lines = code.split("\n")
-    while lines and not lines[0].strip():
-        lines.pop(0)
     while lines and not lines[-1].strip():
         lines.pop()
+    while lines and not lines[0].strip():
+        lines.pop(0)
     return "\n".join(lines)

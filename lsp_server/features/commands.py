@@ -20,8 +20,7 @@ from lsprotocol import types
 
 from lsp_server import pipeline
 from lsp_server.documents import Document
-from lsp_server.edits.diff import TextEditSpec
-from lsp_server.positions import from_code_points
+from lsp_server.features.apply_edit import apply_with_retry, workspace_edit
 from lsp_server.protocol import (
     CMD_CANCEL,
     CMD_EDIT,
@@ -226,13 +225,19 @@ async def _run_job(ls: StarcoderServer, args: EditArgs, *, mode: str, apply: boo
     if ls.documents.get(args.uri) is not doc:
         raise pipeline.ConflictError("the document was closed or reopened during "
                                      "generation; the edit was not applied")
-    try:
-        outcome = pipeline.rebase_onto(doc, outcome)
-    except pipeline.ConflictError as err:
-        err.partial = {"text": outcome.code, "instruction": job.instruction,  # type: ignore[attr-defined]
-                       "stats": stats.as_dict()}
-        raise
-    edit = workspace_edit(doc, outcome.edits, outcome.version, encoding)
+    if not args.rebase and not apply:
+        # The client asked for the edit on the version it was planned on (an inline
+        # review that writes into the document while the model streams rebases it itself).
+        edit = workspace_edit(doc, outcome.edits, outcome.version, encoding,
+                              lines=job.text.split("\n"))
+    else:
+        try:
+            outcome = pipeline.rebase_onto(doc, outcome)
+        except pipeline.ConflictError as err:
+            err.partial = {"text": outcome.code, "instruction": job.instruction,  # type: ignore[attr-defined]
+                           "stats": stats.as_dict()}
+            raise
+        edit = workspace_edit(doc, outcome.edits, outcome.version, encoding)
     result: dict[str, Any] = {
         "edit": edit,
         "text": outcome.code,
@@ -247,14 +252,16 @@ async def _run_job(ls: StarcoderServer, args: EditArgs, *, mode: str, apply: boo
     if not outcome.edits:
         ls.show("the model's code is the same as yours; nothing to change")
         return {**result, "applied": False, "reason": "unchanged"}
-    response = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(
-        edit=ls.protocol._converter.structure(edit, types.WorkspaceEdit),
-        label=f"StarCoder: {job.instruction}"))
-    applied = bool(getattr(response, "applied", False))
-    if not applied:
-        reason = getattr(response, "failure_reason", None) or "the editor refused the edit"
-        ls.show(f"the edit was not applied: {reason}", types.MessageType.Warning)
-        return {**result, "applied": False, "reason": "refused", "message": reason}
+    try:
+        sent = await apply_with_retry(ls, doc, outcome, encoding, f"StarCoder: {job.instruction}")
+    except pipeline.ConflictError as err:
+        err.partial = {"text": outcome.code, "instruction": job.instruction,  # type: ignore[attr-defined]
+                       "stats": stats.as_dict()}
+        raise
+    result.update(edit=sent.edit, version=outcome.version, attempts=sent.attempts)
+    if not sent.applied:
+        ls.show(f"the edit was not applied: {sent.reason}", types.MessageType.Warning)
+        return {**result, "applied": False, "reason": "refused", "message": sent.reason}
     return {**result, "applied": True}
 
 
@@ -288,27 +295,6 @@ def _link_request_cancellation(ls: StarcoderServer, cancel: threading.Event) -> 
 def _line_range(lines: tuple[int, int]) -> dict[str, Any]:
     start, end = lines
     return {"start": {"line": start, "character": 0}, "end": {"line": end, "character": 0}}
-
-
-def workspace_edit(doc: Document, edits: list[TextEditSpec], version: int,
-                   encoding: str) -> dict[str, Any]:
-    """A versioned WorkspaceEdit (documentChanges) in the client's position units."""
-    lines = doc.lines
-    text_edits = [
-        {"range": {"start": _client_pos(lines, e.start, encoding),
-                   "end": _client_pos(lines, e.end, encoding)},
-         "newText": e.new_text}
-        for e in edits
-    ]
-    return {"documentChanges": [{"textDocument": {"uri": doc.uri, "version": version},
-                                 "edits": text_edits}]}
-
-
-def _client_pos(lines: list[str], point: tuple[int, int], encoding: str) -> dict[str, int]:
-    line, char = point
-    if line >= len(lines):
-        return {"line": len(lines), "character": 0}
-    return {"line": line, "character": from_code_points(lines[line], char, encoding)}
 
 
 class _Progress:

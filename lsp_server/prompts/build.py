@@ -8,6 +8,7 @@ the model's answer starts as code and one closing-fence stop ends it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -15,6 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from lsp_server.prompts import templates as t
 from model.base import ModelInfo
+
+# A fence line (CommonMark: up to three spaces of indentation, an info string without `).
+_FENCE_LINE = re.compile(r"^ {0,3}`{3,}[^`\n]*$", re.MULTILINE)
 
 if TYPE_CHECKING:  # jinja2 loads only when a model's own template is rendered (start-up)
     from jinja2 import Template
@@ -53,7 +57,11 @@ def build_edit_prompt(
     values["context_note"] = t.EDIT_CONTEXT_NOTE if values["context_section"] else ""
     chat = t.EDIT_INSTRUCTION.format(**values)
     gpteacher = (t.GPTEACHER_EDIT_INSTRUCTION.format(**values), values["code"])
-    return _assemble(info, chat, fence, code_answer=True, gpteacher=gpteacher)
+    # Code that holds fences itself (Markdown and the like) answers with fences inside the
+    # answer's own: stopping at the first one would cut it, so the parser finds the close.
+    closing_stop = not _FENCE_LINE.search(values["code"])
+    return _assemble(info, chat, fence, code_answer=True, gpteacher=gpteacher,
+                     closing_stop=closing_stop)
 
 
 def build_generate_prompt(
@@ -141,6 +149,7 @@ def _assemble(
     *,
     code_answer: bool,
     gpteacher: tuple[str, str | None],
+    closing_stop: bool = True,
 ) -> Prompt:
     """Wrap the instruction in the model's format and append the response prefix.
 
@@ -171,7 +180,7 @@ def _assemble(
             body = t.TECH_ASSISTANT_TEMPLATE.format(instruction=instruction)
     if code_answer:
         prefix = fmt.code_prefix.format(fence=fence)
-        stops = (t.CLOSING_FENCE_STOP, *stops)
+        stops = (t.CLOSING_FENCE_STOP, *stops) if closing_stop else stops
     else:
         prefix = fmt.text_prefix
     return Prompt(

@@ -138,6 +138,14 @@ GPTEACHER_EXPLAIN_QUESTION_INSTRUCTION = (
     "{user_instruction}\n\nAnswer concisely, in Markdown, about the {language} code given as input."
 )
 
+# A quick fix: the instruction built from a diagnostic another tool reported (compiler,
+# linter, type checker), with the line it points at, so the model sees the problem itself.
+FIX_DIAGNOSTIC_INSTRUCTION = "Fix this problem{origin}: {message}{where}"
+FIX_DIAGNOSTIC_ORIGIN = " reported by {source}"
+FIX_DIAGNOSTIC_CODE = " [{code}]"
+FIX_DIAGNOSTIC_WHERE = " (on the line `{line}`)"
+FIX_DIAGNOSTIC_TITLE = 'fix "{message}"'
+
 # ---- fill-in-the-middle ------------------------------------------------------------------
 
 FIM_PREFIX = "<fim_prefix>"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.examples import FIX_MESSAGE, FIX_SOURCE
 from tests.lsp_helpers import REPO
 
 pytestmark = pytest.mark.timeout(120)
@@ -93,3 +94,31 @@ def test_initialize_imports_nothing_heavy() -> None:
     for heavy in ("torch", "transformers", "llama_cpp", "huggingface_hub", "tree_sitter",
                   "numpy", "jinja2"):
         assert heavy not in imported, f"{heavy} imported at start-up"
+
+
+
+
+def test_edit_fix_rewrites_the_function_around_a_reported_problem(tiny_model,
+                                                                   tmp_path: Path) -> None:
+    target = tmp_path / "fix.py"
+    target.write_text(FIX_SOURCE)
+    proc = _cli("edit", str(target), "--line", "7", "--fix", FIX_MESSAGE,
+                "--model", str(tiny_model.gguf_path), "--max-tokens", "40", "--write")
+    assert proc.returncode == 0, proc.stderr
+    assert (f"StarCoder: Fix this problem: {FIX_MESSAGE} (on the line "
+            "`result += item.price * quantity`)") in proc.stderr
+    written = target.read_text()
+    assert written != FIX_SOURCE
+    assert written.startswith("import os\n\n\n")  # only the function was the target
+    assert written.endswith("def other():\n    return 1\n")
+    function = FIX_SOURCE.split("\n")[3:8]
+    removed = [line[1:] for line in proc.stdout.split("\n")
+               if line.startswith("-") and not line.startswith("---")]
+    assert removed and all(line in function for line in removed)
+
+
+def test_edit_fix_and_instruction_exclude_each_other(tmp_path: Path) -> None:
+    target = tmp_path / "x.py"
+    target.write_text(FIX_SOURCE)
+    proc = _cli("edit", str(target), "--line", "7", "--fix", "x", "--instruction", "y")
+    assert proc.returncode == 2 and "not allowed with" in proc.stderr

@@ -367,3 +367,16 @@ def test_budget_error_when_the_code_alone_does_not_fit() -> None:
     assert isinstance(caught.value, ValueError)
     with pytest.raises(PromptTooLongError, match="context of 100 allows"):
         fit_to_budget(parts, words, 100)
+
+
+def test_code_with_fences_of_its_own_is_not_cut_at_the_first_one() -> None:
+    """A Markdown document's answer holds inner fences: the closing-fence stop would end it
+    at the first of them, so it is left out and the parser finds the outer close."""
+    readme = "# Tool\n\n```bash\npip install tool\n```\n"
+    prompt = build_edit_prompt(SC2, instruction="add usage", code=readme, language="Markdown",
+                               fence="")
+    assert "\n```" not in prompt.stop
+    assert "### Instruction" in prompt.stop
+    plain = build_edit_prompt(SC2, instruction="x", code="x = 1\n", language="Python",
+                              fence="python")
+    assert plain.stop[0] == "\n```"

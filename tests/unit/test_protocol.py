@@ -49,3 +49,10 @@ def test_negative_positions_are_clamped() -> None:
     args = EditArgs.parse({"uri": "u", "range": {"start": {"line": -4, "character": -1},
                                                  "end": {"line": 2, "character": 0}}})
     assert args.start is not None and (args.start.line, args.start.character) == (0, 0)
+
+
+def test_rebase_flag() -> None:
+    assert EditArgs.parse({"uri": "u"}).rebase is True
+    assert EditArgs.parse({"uri": "u", "rebase": False}).rebase is False
+    with pytest.raises(ParamsError, match="rebase"):
+        EditArgs.parse({"uri": "u", "rebase": "no"})

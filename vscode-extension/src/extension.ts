@@ -10,6 +10,7 @@ import { CommandArgs, SUPPORTED_SCHEMES } from './commands/target';
 import { InstructionHistory } from './history';
 import { PreviewManager } from './preview';
 import { CMD_EDIT, CMD_EXPLAIN, CMD_GENERATE, NOTIFY_STATUS, REQ_LOAD, REQ_STATUS, StatusParams, parseStatus } from './protocol';
+import { CMD_ACCEPT_CHANGE, CMD_REJECT_CHANGE, CTX_REVIEW_ACTIVE, ReviewManager, migratePreviewSetting, previewMode } from './review';
 import { ServerCommand, findServer, nodeDeps } from './server';
 import { SECTION, classifyChange, redacted, runningServerSettings, serverSettings } from './settings';
 import { ClientState, StatusBar } from './status';
@@ -21,6 +22,7 @@ export interface StarCoderApi {
   client(): Promise<BaseLanguageClient | undefined>;
   commands: Commands;
   previews: PreviewManager;
+  reviews: ReviewManager;
   status(): StatusParams | ClientState;
   serverCommand(): ServerCommand | undefined;
   restart(): Promise<void>;
@@ -231,14 +233,16 @@ export async function activate(context: vscode.ExtensionContext): Promise<StarCo
   const server = new Server(output, status);
   running = server;
   const previews = new PreviewManager();
+  const reviews = new ReviewManager();
   const history = new InstructionHistory(context.globalState);
   const commands = new Commands({
     client: () => server.client(),
     previews,
+    reviews,
     history,
     log: (message) => output.info(message),
     showOutput: () => output.show(true),
-    previewEnabled: () => config().get<boolean>('preview', true),
+    previewMode: () => previewMode(config().get('preview')),
     tokensPerSecond: () => {
       const s = status.state;
       return typeof s === 'object' && s.state === 'generating' ? s.tokensPerSecond : undefined;
@@ -252,7 +256,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<StarCo
     },
   });
   server.commands = commands;
-  context.subscriptions.push(output, status, server, previews, commands);
+  context.subscriptions.push(output, status, server, previews, reviews, commands);
+  void migratePreviewSetting(config()).then((changed) => changed.forEach((note) => output.info(`migrated the ${note}`)));
 
   const register = (id: string, fn: (...args: never[]) => unknown): void => {
     context.subscriptions.push(vscode.commands.registerCommand(id, fn));
@@ -260,8 +265,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<StarCo
   register('starcoder.editSelection', (args?: CommandArgs): Promise<EditOutcome> => commands.editSelection(argsOrEmpty(args)));
   register('starcoder.generateFromComment', (args?: CommandArgs): Promise<EditOutcome> => commands.generateFromComment(argsOrEmpty(args)));
   register('starcoder.explainSelection', (args?: CommandArgs): Promise<ExplainOutcome> => commands.explain(argsOrEmpty(args)));
-  register('starcoder.acceptEdit', () => previews.decide('accept'));
-  register('starcoder.rejectEdit', () => previews.decide('reject'));
+  // Accept / Reject: the whole edit (every hunk of an inline review, or the diff preview).
+  register('starcoder.acceptEdit', (uri?: string) => (reviews.active ? reviews.decideAll('accept', typeof uri === 'string' ? uri : undefined) : previews.decide('accept')));
+  register('starcoder.rejectEdit', (uri?: string) => (reviews.active ? reviews.decideAll('reject', typeof uri === 'string' ? uri : undefined) : previews.decide('reject')));
+  // One hunk of an inline review: the code lens's, else the one at the cursor.
+  register(CMD_ACCEPT_CHANGE, (uri?: string, id?: number) => reviews.decideChange('accept', typeof uri === 'string' ? uri : undefined, id));
+  register(CMD_REJECT_CHANGE, (uri?: string, id?: number) => reviews.decideChange('reject', typeof uri === 'string' ? uri : undefined, id));
   register('starcoder.cancelGeneration', () => commands.cancel());
   register('starcoder.showOutput', () => output.show(true));
   register('starcoder.restartServer', () => server.restart());
@@ -307,6 +316,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<StarCo
   );
 
   void vscode.commands.executeCommand('setContext', 'starcoder.previewActive', false);
+  void vscode.commands.executeCommand('setContext', CTX_REVIEW_ACTIVE, false);
   void vscode.commands.executeCommand('setContext', 'starcoder.generating', false);
   // Start the server now so the status bar shows the model's state; commands also start it.
   void server.client();
@@ -315,6 +325,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<StarCo
     client: () => server.client(),
     commands,
     previews,
+    reviews,
     status: () => status.state,
     serverCommand: () => server.command,
     restart: () => server.restart(),

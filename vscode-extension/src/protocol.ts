@@ -42,6 +42,9 @@ export interface EditArgs {
   instruction?: string;
   /** Asks for generation from the comment at the range (extra key; servers may ignore it). */
   mode?: 'edit' | 'generate';
+  /** `false` (starcoder/edit): the edit for the version the request was planned on, not moved
+   * onto the document as it is when the model is done (the inline review moves it itself). */
+  rebase?: boolean;
   /** LSP work-done token: `$/progress` reports carry the full text generated so far. */
   workDoneToken?: string;
 }
@@ -86,6 +89,8 @@ export interface EditResult {
 /** Result of `workspace/executeCommand starcoder.edit|starcoder.generate`. */
 export interface CommandResult {
   applied: boolean;
+  /** How many times workspace/applyEdit was sent (a refusal after new typing is retried). */
+  attempts?: number;
   reason?: string;
   text?: string;
   instruction?: string | null;

@@ -1,12 +1,16 @@
 /**
  * "Edit Selection…" and "Generate From Comment": ask for an instruction, stream the model's
- * text into the diff preview, then Accept / Reject; a refused (stale) edit offers Retry.
+ * text into the review (`starcoder.preview`: inline in the editor, hunk by hunk, see
+ * review/flow.ts; or a diff preview), then Accept / Reject; a refused (stale) edit offers
+ * Retry. With the preview off the edit applies at once.
  */
 import * as vscode from 'vscode';
 import { type PreviewSession, toRange } from '../preview';
-import { EditArgs, EditResult, Range as LspRange, REQ_EDIT, parseEditResult } from '../protocol';
+import { EditArgs, EditResult, Range as LspRange, REQ_EDIT } from '../protocol';
+import { previewMode, runInlineReview } from '../review';
 import type { Host } from './host';
-import { basename, errorMessage, shorten, showError } from './messages';
+import { basename, errorMessage, shorten } from './messages';
+import { readEditReply } from './reply';
 import { Generation, streamRequest } from './stream';
 import { CommandArgs, resolveTarget } from './target';
 
@@ -20,6 +24,8 @@ export interface EditRequest {
 export type EditOutcome =
   | { status: 'accepted'; result: EditResult; range?: LspRange }
   | { status: 'rejected'; result: EditResult }
+  /** Inline review: some hunks accepted, others rejected (or edited by the user). */
+  | { status: 'partial'; result: EditResult; accepted: number; rejected: number; takenOver: number }
   | { status: 'cancelled'; elapsedMs: number }
   | { status: 'empty'; result?: EditResult }
   | { status: 'conflict'; result: EditResult; message: string }
@@ -95,8 +101,12 @@ export class EditFlow {
     const client = await this.host.client();
     if (!client) return { status: 'unavailable' };
     this.generation.cancel();
+    const mode = args.preview !== undefined ? previewMode(args.preview) : this.host.previewMode();
+    if (mode === 'inline') {
+      return runInlineReview(this.host, this.generation, client, req, args, (message) => void this.offerRetry(req, args, message));
+    }
     const document = await vscode.workspace.openTextDocument(req.uri);
-    const usePreview = args.preview ?? this.host.previewEnabled();
+    const usePreview = mode === 'diff';
     const label = req.mode === 'generate' ? 'generate from comment' : (req.instruction ?? 'edit');
     const session = this.host.previews.begin(document, req.range, req.mode, `${basename(req.uri)} ↔ StarCoder: ${shorten(label, 40)}`);
     const source = new vscode.CancellationTokenSource();
@@ -116,28 +126,9 @@ export class EditFlow {
         source,
       );
       this.generation.set(undefined);
-      if (!reply.ok) {
-        await session.close();
-        if (reply.cancelled) return { status: 'cancelled', elapsedMs: reply.elapsedMs };
-        const message = errorMessage(reply.error);
-        void showError(this.host, `StarCoder: the edit failed: ${message}`);
-        return { status: 'error', message };
-      }
-      let result: EditResult;
-      try {
-        result = parseEditResult(reply.value);
-      } catch (err) {
-        await session.close();
-        const message = errorMessage(err);
-        void showError(this.host, `StarCoder: ${message}`);
-        return { status: 'error', message };
-      }
-      if (!result.edit && result.reason === 'conflict') {
-        await session.close();
-        const message = result.message ?? 'the document changed while the model was writing';
-        void this.offerRetry(req, args, message);
-        return { status: 'conflict', result, message };
-      }
+      const read = await readEditReply(this.host, reply, () => session.close(), (message) => void this.offerRetry(req, args, message));
+      if ('status' in read) return read;
+      const result = read;
       const changes = session.finish(result);
       if (!changes) {
         await session.close();

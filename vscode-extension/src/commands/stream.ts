@@ -58,6 +58,9 @@ export function progressMessage(textSoFar: string | undefined, tokensPerSecond: 
   return `writing: ${lines} line${lines === 1 ? '' : 's'}${speed}`;
 }
 
+/** How a streamed request ended. */
+export type StreamReply<T> = { ok: true; value: T } | { ok: false; cancelled: true; elapsedMs: number } | { ok: false; cancelled: false; error: unknown };
+
 /** Runs a request with work-done streaming, a cancellable progress notification and a cancel timeout. */
 export async function streamRequest<T>(
   host: Host,
@@ -67,7 +70,7 @@ export async function streamRequest<T>(
   title: string,
   onText: (text: string) => void,
   cancelSource: vscode.CancellationTokenSource,
-): Promise<{ ok: true; value: T } | { ok: false; cancelled: true; elapsedMs: number } | { ok: false; cancelled: false; error: unknown }> {
+): Promise<StreamReply<T>> {
   const token = newToken(method.replace(/\W/g, ''));
   let latest: string | undefined;
   const started = Date.now();

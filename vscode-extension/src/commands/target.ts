@@ -5,6 +5,7 @@
 import * as vscode from 'vscode';
 import { fromRange } from '../preview';
 import type { Range as LspRange } from '../protocol';
+import type { PreviewMode } from '../review';
 
 /** Documents the server sees (the client's document selector). */
 export const SUPPORTED_SCHEMES = ['file', 'untitled'];
@@ -14,9 +15,10 @@ export interface CommandArgs {
   instruction?: string;
   uri?: string;
   range?: LspRange;
-  /** Overrides `starcoder.preview` (false: apply without the diff). */
-  preview?: boolean;
-  /** Decide the preview without asking (tests, scripted use). */
+  /** Overrides `starcoder.preview`: a mode, or a boolean as the setting used to be
+   * (true: the diff, false: apply without review). */
+  preview?: boolean | PreviewMode;
+  /** Decide the preview without asking (tests, scripted use); inline: every hunk. */
   decision?: 'accept' | 'reject';
 }
 

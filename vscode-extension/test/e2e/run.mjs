@@ -5,8 +5,8 @@
 //     (test/e2e/suite) running inside the real extension host, against the real
 //     starcoder-lsp server and the tiny GGUF model; reads the results file it writes.
 //  2. smoke: installs the packaged .vsix, then drives the UI with Playwright: command
-//     palette -> "StarCoder: Edit Selection…" -> instruction -> Accept; checks the file
-//     changed and saves test-results/smoke.png.
+//     palette -> "StarCoder: Edit Selection…" -> instruction -> the inline review's Accept
+//     code lens; checks the file changed and saves test-results/smoke.png.
 //
 // Usage: node test/e2e/run.mjs [--skip-build] [--suite-only] [--smoke-only] [--keep]
 // Env:   STARCODER_LSP_SERVER  server program (default <repo>/.venv/bin/starcoder-lsp)
@@ -228,6 +228,22 @@ function watchPage(page, logFile) {
 
 // ---- phase 1: the extension's suite inside the extension host ---------------------------------
 
+/** Screenshots the suite asked for (`.e2e/shot-NAME.request`): test-results/NAME.png, then
+ * `.e2e/shot-NAME.done` so the suite goes on. */
+async function takeRequestedScreenshots(page, dir) {
+  if (!fs.existsSync(dir)) return;
+  for (const file of fs.readdirSync(dir)) {
+    const match = /^shot-(.+)\.request$/.exec(file);
+    if (!match) continue;
+    const done = path.join(dir, `shot-${match[1]}.done`);
+    if (fs.existsSync(done)) continue;
+    const shot = path.join(RESULTS, `${match[1]}.png`);
+    await page.screenshot({ path: shot }).catch((err) => log('screenshot failed:', err?.message ?? err));
+    fs.writeFileSync(done, shot);
+    log('suite: screenshot', shot);
+  }
+}
+
 async function runSuite(codeServer, tmp, server, model) {
   const home = path.join(tmp, 'home-suite');
   const ws = path.join(tmp, 'ws-suite');
@@ -253,13 +269,14 @@ async function runSuite(codeServer, tmp, server, model) {
     await page.goto(url);
     const timeout = Number(process.env.STARCODER_E2E_TIMEOUT || 600) * 1000;
     let lastLines = 0;
-    await waitFor('the suite results', () => {
+    await waitFor('the suite results', async () => {
       const suiteLog = path.join(ws, '.e2e', 'suite.log');
       if (fs.existsSync(suiteLog)) {
         const lines = fs.readFileSync(suiteLog, 'utf8').trim().split('\n');
         for (const line of lines.slice(lastLines)) log('suite:', line.slice(25, 300));
         lastLines = lines.length;
       }
+      await takeRequestedScreenshots(page, path.join(ws, '.e2e'));
       return fs.existsSync(resultsFile);
     }, timeout);
     await page.screenshot({ path: path.join(RESULTS, 'suite.png') }).catch(() => undefined);
@@ -339,20 +356,22 @@ async function runSmoke(codeServer, tmp, server, model, vsix) {
     await quickInput.locator('.monaco-list-row', { hasText: 'add a docstring' }).first().waitFor({ timeout: 10_000 });
     await page.keyboard.press('Enter');
     log('smoke: instruction sent');
-    // Accept in the notification once the diff preview shows the edit.
-    const toast = page.locator('.notification-toast', { hasText: 'review the proposed edit' }).first();
-    const failure = page.locator('.notification-toast', { hasText: /StarCoder: (the edit failed|the model proposed no change|the language server)/ }).first();
-    await toast.or(failure).waitFor({ timeout: 180_000 });
-    if (await failure.isVisible()) throw new Error(`the edit did not reach the preview: ${(await failure.innerText()).replace(/\s+/g, ' ')}`);
+    // The default review is inline: once the edit is laid out, each change has Accept /
+    // Reject code lenses in the editor itself (deleted lines decorated, new ones highlighted).
+    const acceptLens = editor.locator('.codelens-decoration a').filter({ hasText: /Accept$/ }).first();
+    const failure = page.locator('.notification-toast', { hasText: /StarCoder: (the edit failed|the model proposed no change|the language server|the edit was not applied)/ }).first();
+    await acceptLens.or(failure).waitFor({ timeout: 180_000 });
+    if (await failure.isVisible()) throw new Error(`the edit did not reach the review: ${(await failure.innerText()).replace(/\s+/g, ' ')}`);
     await sleep(700);
     await page.screenshot({ path: path.join(RESULTS, 'smoke-preview.png') });
-    log('smoke: preview shown (test-results/smoke-preview.png)');
-    await toast.getByRole('button', { name: 'Accept' }).click();
-    // The edit lands: the diff closes and the document is dirty with new text.
+    log('smoke: inline review shown (test-results/smoke-preview.png)');
+    await acceptLens.click();
+    // The change lands: the lenses go, and the document is dirty with new text.
+    await editor.locator('.codelens-decoration a').filter({ hasText: /Accept$/ }).first().waitFor({ state: 'detached', timeout: 30_000 });
     await page.locator('.tab.dirty', { hasText: 'sample.py' }).first().waitFor({ timeout: 30_000 });
     await sleep(500);
     await page.screenshot({ path: shot });
-    log('smoke: edit applied, screenshot', shot);
+    log('smoke: change accepted, screenshot', shot);
     await page.keyboard.press('Control+S');
     await waitFor('sample.py to be saved with the edit', () => fs.readFileSync(file, 'utf8') !== SAMPLE, 20_000);
     log('smoke: saved; sample.py changed on disk');
@@ -418,7 +437,7 @@ async function main() {
       try {
         await runSmoke(codeServer, tmp, server, model, vsix);
         passed += 1;
-        log('PASS UI smoke test (command palette -> instruction -> Accept)');
+        log('PASS UI smoke test (command palette -> instruction -> inline review -> Accept)');
       } catch (err) {
         failed += 1;
         log('FAIL UI smoke test:', err?.stack ?? err);

@@ -9,6 +9,7 @@ import { shorten } from '../../src/commands/messages';
 import { progressMessage } from '../../src/commands/stream';
 import { InstructionHistory } from '../../src/history';
 import { PREVIEW_SCHEME, PreviewManager } from '../../src/preview';
+import { ReviewManager } from '../../src/review';
 import { FakeDocument, Position, Selection, mock } from './vscode-mock';
 
 type Handler = (method: string, params: any, token: vscode.CancellationToken, report: (text: string) => void) => Promise<unknown>;
@@ -37,10 +38,11 @@ function makeHost(client: unknown, over: Partial<Host> = {}) {
   const host: Host = {
     client: async () => client as any,
     previews,
+    reviews: new ReviewManager(),
     history,
     log: vi.fn(),
     showOutput: vi.fn(),
-    previewEnabled: () => true,
+    previewMode: () => 'diff',
     tokensPerSecond: () => 25,
     ...over,
   };
@@ -244,7 +246,7 @@ describe('Edit Selection', () => {
   });
 
   it('with starcoder.preview off the edit applies directly', async () => {
-    const host = makeHost(fakeClient(async () => editResult(1)), { previewEnabled: () => false });
+    const host = makeHost(fakeClient(async () => editResult(1)), { previewMode: () => 'off' });
     const outcome = await new Commands(host).editSelection({ instruction: 'x' });
     expect(outcome.status).toBe('accepted');
     expect(mock.executed.some((e) => e.command === 'vscode.diff')).toBe(false);

@@ -115,6 +115,21 @@ export class ThemeColor {
   constructor(readonly id: string) {}
 }
 
+export class CodeLens {
+  constructor(
+    readonly range: Range,
+    readonly command?: { title: string; command: string; arguments?: unknown[]; tooltip?: string },
+  ) {}
+}
+
+export const OverviewRulerLane = { Left: 1, Center: 2, Right: 4, Full: 7 } as const;
+
+export enum ConfigurationTarget {
+  Global = 1,
+  Workspace = 2,
+  WorkspaceFolder = 3,
+}
+
 export class CancellationError extends Error {
   constructor() {
     super('Canceled');
@@ -189,24 +204,44 @@ export class FakeDocument {
     if (!range) return this.text;
     return this.text.slice(offsetAt(this.text, range.start.line, range.start.character), offsetAt(this.text, range.end.line, range.end.character));
   }
-  /** Applies edits (descending order) and bumps the version, like a user typing. */
+  offsetAt(position: Position): number {
+    return offsetAt(this.text, position.line, position.character);
+  }
+  positionAt(offset: number): Position {
+    const clamped = Math.max(0, Math.min(offset, this.text.length));
+    const before = this.text.slice(0, clamped);
+    const line = before.split('\n').length - 1;
+    return new Position(line, clamped - (before.lastIndexOf('\n') + 1));
+  }
+  get lineCount(): number {
+    return this.text.split('\n').length;
+  }
+  /** Applies edits (descending order) and bumps the version, like a user typing; fires
+   * onDidChangeTextDocument with the changes (offsets on the text before the edit). */
   edit(entries: { range: Range; newText: string }[]): void {
     const sorted = [...entries].sort((a, b) => offsetAt(this.text, b.range.start.line, b.range.start.character) - offsetAt(this.text, a.range.start.line, a.range.start.character));
+    const contentChanges: { range: Range; rangeOffset: number; rangeLength: number; text: string }[] = [];
     for (const e of sorted) {
       const s = offsetAt(this.text, e.range.start.line, e.range.start.character);
       const t = offsetAt(this.text, e.range.end.line, e.range.end.character);
+      contentChanges.push({ range: e.range, rangeOffset: s, rangeLength: t - s, text: e.newText });
       this.text = this.text.slice(0, s) + e.newText + this.text.slice(t);
     }
     this.version += 1;
+    mock.changeEmitter.fire({ document: this, contentChanges, reason: undefined });
   }
 }
 
 export class FakeEditor {
   selection: Selection;
+  readonly decorations = new Map<unknown, Range[]>();
   constructor(readonly document: FakeDocument) {
     this.selection = new Selection(new Position(0, 0), new Position(0, 0));
   }
   revealRange = vi.fn();
+  setDecorations(type: unknown, ranges: Range[]): void {
+    this.decorations.set(type, ranges);
+  }
 }
 
 interface Message {
@@ -230,6 +265,13 @@ export const mock = {
   tabs: [] as { input: unknown }[],
   tabsEmitter: new EventEmitter<{ opened: unknown[]; closed: unknown[]; changed: unknown[] }>(),
   quickPicks: [] as any[],
+  changeEmitter: new EventEmitter<any>(),
+  closeEmitter: new EventEmitter<any>(),
+  codeLensProviders: [] as any[],
+  statusMessages: [] as string[],
+  configUpdates: [] as { key: string; value: unknown; target: unknown }[],
+  /** Raw settings per target, for inspect(): key -> { globalValue, workspaceValue }. */
+  inspected: {} as Record<string, { globalValue?: unknown; workspaceValue?: unknown }>,
   /** Answer for the next message with buttons (undefined: never answered). */
   autoAnswer: undefined as string | undefined,
   reset(): void {
@@ -245,6 +287,12 @@ export const mock = {
     this.statusItems = [];
     this.tabs = [];
     this.quickPicks = [];
+    this.codeLensProviders = [];
+    this.statusMessages = [];
+    this.configUpdates = [];
+    this.inspected = {};
+    this.changeEmitter = new EventEmitter<any>();
+    this.closeEmitter = new EventEmitter<any>();
     this.autoAnswer = undefined;
     window.activeTextEditor = undefined;
     window.visibleTextEditors = [];
@@ -284,6 +332,12 @@ export const window = {
     mock.statusItems.push(item);
     return item;
   }),
+  createTextEditorDecorationType: vi.fn((options: unknown) => ({ options, dispose: vi.fn() })),
+  setStatusBarMessage: vi.fn((text: string) => {
+    mock.statusMessages.push(text);
+    return new Disposable();
+  }),
+  onDidChangeVisibleTextEditors: (l: Listener<unknown>) => new EventEmitter<unknown>().event(l),
   createOutputChannel: vi.fn(() => ({ info: vi.fn(), warn: vi.fn(), error: vi.fn(), appendLine: vi.fn(), show: vi.fn(), dispose: vi.fn() })),
   withProgress: vi.fn(async (options: { title?: string }, task: (progress: any, token: any) => Promise<unknown>) => {
     const source = new CancellationTokenSource();
@@ -372,8 +426,26 @@ export const workspace = {
       const full = section ? `${section}.${key}` : key;
       return full in mock.config ? mock.config[full] : def;
     },
+    inspect: (key: string) => {
+      const full = section ? `${section}.${key}` : key;
+      return { key: full, ...(mock.inspected[full] ?? {}) };
+    },
+    update: vi.fn(async (key: string, value: unknown, target: unknown) => {
+      const full = section ? `${section}.${key}` : key;
+      mock.configUpdates.push({ key: full, value, target });
+      mock.config[full] = value;
+    }),
   })),
   onDidChangeConfiguration: vi.fn(() => new Disposable()),
+  onDidChangeTextDocument: (l: Listener<any>) => mock.changeEmitter.event(l),
+  onDidCloseTextDocument: (l: Listener<any>) => mock.closeEmitter.event(l),
+};
+
+export const languages = {
+  registerCodeLensProvider: vi.fn((_selector: unknown, provider: unknown) => {
+    mock.codeLensProviders.push(provider);
+    return new Disposable(() => (mock.codeLensProviders = mock.codeLensProviders.filter((p) => p !== provider)));
+  }),
 };
 
 export const commands = {

@@ -15,8 +15,8 @@ import type { ExplainOutcome } from '../../../src/commands/explain';
 import type { StarCoderApi } from '../../../src/extension';
 import { editsFor } from '../../../src/preview';
 import { applyEdits } from '../../../src/text';
-
-const EXTENSION_ID = 'starcoder-lsp.starcoder-lsp';
+import { EXTENSION_ID, api, assert, freshDocument, setApi, setUp, sleep, test, tests, waitFor } from './harness';
+import { registerReviewTests } from './review';
 
 interface Result {
   name: string;
@@ -24,56 +24,6 @@ interface Result {
   ms: number;
   error?: string;
   info?: string;
-}
-
-const tests: { name: string; fn: () => Promise<string | void> }[] = [];
-function test(name: string, fn: () => Promise<string | void>): void {
-  tests.push({ name, fn });
-}
-
-function assert(cond: unknown, message: string): asserts cond {
-  if (!cond) throw new Error(message);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 60_000): Promise<T> {
-  const start = Date.now();
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() - start > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-let api: StarCoderApi;
-let folder: string;
-let log: (line: string) => void = () => undefined;
-
-const SAMPLE = [
-  'import math',
-  '',
-  '',
-  'def area(radius):',
-  '    return math.pi * radius * radius',
-  '',
-  '',
-  'def perimeter(radius):',
-  '    return 2 * math.pi * radius',
-  '',
-].join('\n');
-
-async function freshDocument(name: string, text = SAMPLE): Promise<vscode.TextEditor> {
-  const file = path.join(folder, name);
-  fs.writeFileSync(file, text);
-  const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(file));
-  const editor = await vscode.window.showTextDocument(doc, { preview: false });
-  // Select `area` (lines 3-4).
-  editor.selection = new vscode.Selection(3, 0, 5, 0);
-  return editor;
 }
 
 /** Runs Edit Selection and decides once the preview shows the server's edit. */
@@ -96,7 +46,7 @@ async function editAndDecide(
 test('the extension activates and starts the real server', async () => {
   const ext = vscode.extensions.getExtension<StarCoderApi>(EXTENSION_ID);
   assert(ext, `${EXTENSION_ID} is not loaded`);
-  api = await ext.activate();
+  setApi(await ext.activate());
   const client = await api.client();
   assert(client, `no client: status ${JSON.stringify(api.status())}`);
   const server = api.serverCommand();
@@ -322,12 +272,18 @@ test('a missing server: status says so, and it comes back after the setting is f
   return `back: ${status.state}`;
 });
 
+// The inline review and the quick fix (review.ts), after the tests above.
+registerReviewTests();
+
 export async function run(): Promise<void> {
-  folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? '';
-  const outDir = path.join(folder || '/tmp', '.e2e');
+  const workspace = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? '';
+  const outDir = path.join(workspace || '/tmp', '.e2e');
   fs.mkdirSync(outDir, { recursive: true });
   const logFile = path.join(outDir, 'suite.log');
-  log = (line) => fs.appendFileSync(logFile, `${new Date().toISOString()} ${line}\n`);
+  const log = (line: string) => fs.appendFileSync(logFile, `${new Date().toISOString()} ${line}\n`);
+  setUp(undefined, workspace, log);
+  // The tests above review in the diff editor; the inline ones ask for `inline` themselves.
+  await vscode.workspace.getConfiguration('starcoder').update('preview', 'diff', vscode.ConfigurationTarget.Workspace);
   const only = process.env.STARCODER_E2E_ONLY;
   const results: Result[] = [];
   for (const t of tests) {
@@ -343,8 +299,8 @@ export async function run(): Promise<void> {
       results.push({ name: t.name, ok: false, ms: Date.now() - start, error });
       log(`FAIL ${t.name}: ${error}`);
     }
-    // Leave no preview or notification behind for the next test.
-    if (api?.previews.active) await vscode.commands.executeCommand('starcoder.rejectEdit');
+    // Leave no preview, review or notification behind for the next test.
+    if (api?.previews.active || api?.reviews.active) await vscode.commands.executeCommand('starcoder.rejectEdit');
     await vscode.commands.executeCommand('workbench.action.files.saveAll');
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
   }
