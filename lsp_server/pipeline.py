@@ -200,17 +200,18 @@ def generate(
     return text
 
 
-def answer_to_outcome(job: Job, prompt: Prompt, answer: str, stats: GenerationStats, *,
-                      continues_prefix: bool = True) -> Outcome:
+def answer_to_outcome(job: Job, prompt: Prompt | None, answer: str, stats: GenerationStats,
+                      *, continues_prefix: bool = True) -> Outcome:
     """Parse the model's answer into new code and the minimal edits on job.text.
 
     `continues_prefix` is False for chat APIs, whose answer does not continue our
-    response prefix (it may open its own code fence)."""
+    response prefix (it may open its own code fence), and there is no prompt for an
+    answer the user gave (a code block applied from chat)."""
     if job.mode == "explain":
         return Outcome(job, answer, explain_markdown(answer), [], job.version, stats,
                        job.revision)
     ex = job.extraction
-    prefix = prompt.response_prefix if continues_prefix else ""
+    prefix = prompt.response_prefix if prompt is not None and continues_prefix else ""
     code = extract_code(answer, response_prefix=prefix, fence=job.fence,
                         original=ex.target_text)
     if not code.strip():

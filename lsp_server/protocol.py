@@ -23,6 +23,10 @@ REQ_EDIT = "starcoder/edit"  # -> EditResult (not applied; for previews)
 REQ_EXPLAIN = "starcoder/explain"  # -> {"kind": "markdown", "value": str, "stats": {...}}
 REQ_STATUS = "starcoder/getStatus"  # -> StatusParams as a dict
 REQ_LOAD = "starcoder/loadModel"  # -> StatusParams once loaded (or failed)
+# StarCoder Chat (lsp_server/chat/): {messages, context?} -> {text, stats, ...}, the text
+# streamed in $/progress; and the attached code's token sizes, {context} -> {context}.
+REQ_CHAT = "starcoder/chat"
+REQ_CHAT_CONTEXT = "starcoder/chatContext"
 
 # Server -> client notification with the model's state (status bar).
 NOTIFY_STATUS = "starcoder/status"
@@ -59,7 +63,10 @@ class Pos:
 
 @dataclass(frozen=True)
 class EditArgs:
-    """`{uri, range?, instruction?, rebase?}`; range in the client's position encoding.
+    """`{uri, range?, instruction?, answer?, rebase?}`; range in the client's position encoding.
+
+    `answer` (starcoder/edit only): code the user already has, e.g. a block from chat, used
+    as the model's answer for the range: the same edits and preview, no generation.
     `rebase: false` (starcoder/edit only) returns the edit for the version the request
     was planned on instead of moving it onto the document as it is when it is done."""
 
@@ -67,6 +74,7 @@ class EditArgs:
     start: Pos | None = None
     end: Pos | None = None
     instruction: str | None = None
+    answer: str | None = None
     rebase: bool = True
 
     @classmethod
@@ -86,21 +94,32 @@ class EditArgs:
             raise ParamsError("`instruction` must be a string")
         if isinstance(instruction, str):
             instruction = instruction.strip() or None
+        answer = raw.get("answer")
+        if answer is not None and not isinstance(answer, str):
+            raise ParamsError("`answer` must be a string")
         start = end = None
         rng = raw.get("range")
         if rng is not None:
-            if not isinstance(rng, dict):
-                raise ParamsError("`range` must be {start, end}")
-            start, end = _pos(rng.get("start"), "start"), _pos(rng.get("end"), "end")
-            if (end.line, end.character) < (start.line, start.character):
-                start, end = end, start
+            start, end = parse_range(rng)
         rebase = raw.get("rebase", True)
         if not isinstance(rebase, bool):
             raise ParamsError("`rebase` must be true or false")
-        return cls(uri=uri, start=start, end=end, instruction=instruction, rebase=rebase)
+        return cls(uri=uri, start=start, end=end, instruction=instruction, answer=answer,
+                   rebase=rebase)
 
 
-def _pos(raw: Any, name: str) -> Pos:
+def parse_range(raw: Any, name: str = "range") -> tuple[Pos, Pos]:
+    """`{start, end}` as (start, end) in document order."""
+    if not isinstance(raw, dict):
+        raise ParamsError(f"`{name}` must be {{start, end}}")
+    start, end = parse_pos(raw.get("start"), "start"), parse_pos(raw.get("end"), "end")
+    if (end.line, end.character) < (start.line, start.character):
+        start, end = end, start
+    return start, end
+
+
+def parse_pos(raw: Any, name: str) -> Pos:
+    """`{line, character}` (negative numbers clamp to 0); `name` is for the message."""
     if not isinstance(raw, dict):
         raise ParamsError(f"`range.{name}` must be {{line, character}}")
     line, character = raw.get("line"), raw.get("character")

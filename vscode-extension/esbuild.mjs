@@ -18,6 +18,9 @@ const common = {
 
 const builds = [
   { ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js' },
+  // The chat view's page (a browser context: no Node, no vscode) and its stylesheet.
+  { ...common, platform: 'browser', format: 'iife', target: 'es2022', external: [], entryPoints: ['src/chat/webview/main.ts'], outfile: 'dist/chat/webview.js' },
+  { ...common, platform: 'browser', external: [], entryPoints: ['src/chat/webview/style.css'], outfile: 'dist/chat/webview.css' },
 ];
 if (!production) {
   // The suite that runs inside VS Code's extension host (test/e2e/suite).

@@ -6,7 +6,7 @@ export default defineConfig({
     alias: { vscode: fileURLToPath(new URL('./test/unit/vscode-mock.ts', import.meta.url)) },
   },
   test: {
-    include: ['test/unit/**/*.test.ts'],
+    include: ['test/unit/**/*.test.ts', 'test/webview/**/*.test.ts'],
     environment: 'node',
     testTimeout: 10_000,
   },

@@ -172,8 +172,10 @@ class InlineCompletions:
             loop = asyncio.get_running_loop()
             job.phase = "generating"
             work_start = time.perf_counter()
-            # The time budget: on the loop, so no timer thread per keystroke.
-            deadline = loop.call_later(settings.completion_time_budget_ms / 1000, job.expire)
+            # The time budget (never past requestTimeout, the limit on every generation):
+            # on the loop, so no timer thread per keystroke.
+            budget_s = min(settings.completion_time_budget_ms / 1000, settings.request_timeout_s)
+            deadline = loop.call_later(budget_s, job.expire)
             try:
                 answer = await loop.run_in_executor(
                     self.ls.thread_pool, self._work, host, backend, job, uri, position, entry)

@@ -9,8 +9,8 @@ if TYPE_CHECKING:
 
 
 def register_all(server: StarcoderServer) -> None:
-    from lsp_server.features import code_actions, commands, config, documents, status
+    from lsp_server.features import chat, code_actions, commands, config, documents, status
     from lsp_server.features import inline_completion as inline
 
-    for module in (config, documents, code_actions, commands, status, inline):
+    for module in (config, documents, code_actions, commands, status, inline, chat):
         module.register(server)

@@ -1,10 +1,11 @@
 """starcoder.edit / .generate / .explain commands and the starcoder/edit and
 starcoder/explain requests.
 
-The model runs in a worker thread; this module wires the LSP side around it: work-done
-progress with the partial text, cancellation ($/cancelRequest or the progress' Cancel)
-reaching the backend through a threading.Event, and a versioned applyEdit that never
-overwrites what the user typed meanwhile.
+The model runs in a worker thread (features/progress.py: work-done progress with the
+partial text, cancellation reaching the backend through a threading.Event); this module
+plans the job and ends it with a versioned applyEdit that never overwrites what the user
+typed meanwhile (features/apply_edit.py: sent again, rebased, after a refusal that
+follows new typing). With an `answer` (chat's Apply) the model does not run at all.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import uuid
-from concurrent.futures import Future
 from typing import Any
 
 from lsprotocol import types
@@ -21,6 +20,14 @@ from lsprotocol import types
 from lsp_server import pipeline
 from lsp_server.documents import Document
 from lsp_server.features.apply_edit import apply_with_retry, workspace_edit
+from lsp_server.features.progress import (
+    Cancelled,
+    WorkProgress,
+    finished,
+    generating,
+    run_model_job,
+    token_in_params,
+)
 from lsp_server.protocol import (
     CMD_CANCEL,
     CMD_EDIT,
@@ -30,20 +37,17 @@ from lsp_server.protocol import (
     REQ_EXPLAIN,
     EditArgs,
     ParamsError,
-    plain,
 )
 
 # A real import, not TYPE_CHECKING: pygls evaluates command handlers' type hints.
 from lsp_server.server import StarcoderServer
 from model.base import GenerationStats
 from model.errors import BusyError, ModelError
-from model.queue import CancelledWhileWaiting
 
 log = logging.getLogger(__name__)
 
-
-class Cancelled(Exception):
-    pass
+# The instruction of an edit whose answer the client gave (a code block applied from chat).
+APPLY_INSTRUCTION = "apply the code from StarCoder Chat"
 
 
 def register(server: StarcoderServer) -> None:
@@ -128,12 +132,7 @@ def _progress_token(raw: Any) -> types.ProgressToken | None:
     params = current_command.get()
     if params is not None and params.work_done_token is not None:
         return params.work_done_token
-    data = plain(raw)
-    if isinstance(data, dict):
-        token = data.get("workDoneToken")
-        if isinstance(token, (str, int)) and not isinstance(token, bool):
-            return token
-    return None
+    return token_in_params(raw)
 
 
 def _points(doc: Document, args: EditArgs, encoding: str,
@@ -171,22 +170,22 @@ async def _run_job(ls: StarcoderServer, args: EditArgs, *, mode: str, apply: boo
                         "try again shortly")
     encoding = ls.encoding
     start, end = _points(doc, args, encoding, ls.settings.instruction_prefixes)
-    job = pipeline.plan(doc, start, end, instruction=args.instruction, settings=ls.settings,
+    given = args.answer if mode == "edit" else None
+    instruction = args.instruction or (APPLY_INSTRUCTION if given is not None else None)
+    job = pipeline.plan(doc, start, end, instruction=instruction, settings=ls.settings,
                         mode=mode)
-    cancel = threading.Event()
-    loop = asyncio.get_running_loop()
-    progress = await _Progress.start(ls, token, job, cancel)
-    job_id = str(progress.token)
-    ls.running[job_id] = cancel
-    _link_request_cancellation(ls, cancel)
     stats = GenerationStats()
     settings = ls.settings
+    title = "StarCoder: " + ("explain" if job.mode == "explain" else job.instruction)
 
-    def work() -> pipeline.Outcome:
+    def work(cancel: threading.Event, progress: WorkProgress,
+             stats: GenerationStats) -> pipeline.Outcome:
+        if given is not None:  # the user's code (chat's Apply): no model, same edits
+            return pipeline.answer_to_outcome(job, None, given, stats, continues_prefix=False)
         backend = ls.models.get(cancel)
         prompt = pipeline.build_prompt(job, backend)
         max_tokens = pipeline.check_fits(prompt, backend, settings.max_tokens)
-        ls.models.set_status("generating", f"StarCoder: {job.instruction}")
+        generating(ls, f"StarCoder: {job.instruction}")
         try:
             answer = pipeline.generate(
                 backend, ls.models.queue, prompt, cancel=cancel, max_tokens=max_tokens,
@@ -198,25 +197,13 @@ async def _run_job(ls: StarcoderServer, args: EditArgs, *, mode: str, apply: boo
                 timeout_s=settings.request_timeout_s,
             )
         finally:
-            ls.models.set_status("ready", _stats_message(stats),
-                                 tokensPerSecond=round(stats.tokens_per_second, 1))
+            finished(ls, stats)
         if cancel.is_set():
             raise Cancelled()
         return pipeline.answer_to_outcome(job, prompt, answer, stats,
                                           continues_prefix=not backend.info.uses_chat_api)
 
-    running = loop.run_in_executor(ls.thread_pool, work)
-    try:
-        outcome = await asyncio.shield(running)
-    except asyncio.CancelledError:
-        cancel.set()
-        await _settle(running)
-        raise
-    except CancelledWhileWaiting:
-        raise Cancelled() from None
-    finally:
-        ls.running.pop(job_id, None)
-        progress.end(stats)
+    outcome = await run_model_job(ls, token, title, work, stats)
 
     if job.mode == "explain":
         return {"kind": "markdown", "value": outcome.code, "instruction": job.instruction,
@@ -265,83 +252,6 @@ async def _run_job(ls: StarcoderServer, args: EditArgs, *, mode: str, apply: boo
     return {**result, "applied": True}
 
 
-async def _settle(running: asyncio.Future[Any], timeout: float = 5.0) -> None:
-    """After a cancel, wait (bounded) until the worker has really stopped: it checks the
-    event between tokens, so "cancelled" then means the model is idle again."""
-    try:
-        await asyncio.wait_for(asyncio.shield(running), timeout)
-    except BaseException:  # its outcome no longer matters; we were cancelled
-        log.debug("cancelled job ended", exc_info=True)
-
-
-def _stats_message(stats: GenerationStats) -> str:
-    if not stats.completion_tokens:
-        return "ready"
-    return (f"{stats.completion_tokens} tokens in {stats.total_s:.1f}s "
-            f"({stats.tokens_per_second:.1f} tok/s)")
-
-
-def _link_request_cancellation(ls: StarcoderServer, cancel: threading.Event) -> None:
-    """$/cancelRequest cancels pygls' future for the request; for commands that future is
-    not the task running us, so watch it and set our event."""
-    msg_id = ls.protocol.msg_id
-    if msg_id is None:
-        return
-    future = ls.protocol._request_futures.get(msg_id)
-    if future is not None:
-        future.add_done_callback(lambda f: cancel.set() if f.cancelled() else None)
-
-
 def _line_range(lines: tuple[int, int]) -> dict[str, Any]:
     start, end = lines
     return {"start": {"line": start, "character": 0}, "end": {"line": end, "character": 0}}
-
-
-class _Progress:
-    """Work-done progress for one job; reports carry the text generated so far."""
-
-    def __init__(self, ls: StarcoderServer, token: types.ProgressToken, enabled: bool,
-                 cancel: threading.Event) -> None:
-        self.ls, self.token, self.enabled, self.cancel = ls, token, enabled, cancel
-        self.loop = asyncio.get_running_loop()
-        self._ended = False
-
-    @classmethod
-    async def start(cls, ls: StarcoderServer, token: types.ProgressToken | None,
-                    job: pipeline.Job, cancel: threading.Event) -> _Progress:
-        enabled = token is not None
-        if token is None:
-            token = f"starcoder-{uuid.uuid4().hex[:12]}"
-            window = ls.client_capabilities.window
-            if window is not None and window.work_done_progress:
-                try:
-                    await asyncio.wait_for(ls.work_done_progress.create_async(token), 5)
-                    enabled = True
-                except Exception as err:
-                    log.info("client refused a progress token: %s", err)
-        progress = cls(ls, token, enabled, cancel)
-        if enabled:
-            title = "StarCoder: " + ("explain" if job.mode == "explain" else job.instruction)
-            ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(
-                title=title[:120], cancellable=True, message="waiting for the model…"))
-            future: Future[Any] | None = ls.work_done_progress.tokens.get(token)
-            if future is not None:
-                future.add_done_callback(lambda f: cancel.set() if f.cancelled() else None)
-        return progress
-
-    def report_threadsafe(self, text: str) -> None:
-        if self.enabled and not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(self._report, text)
-
-    def _report(self, text: str) -> None:
-        if not self._ended:
-            self.ls.work_done_progress.report(self.token,
-                                              types.WorkDoneProgressReport(message=text))
-
-    def end(self, stats: GenerationStats) -> None:
-        self._ended = True
-        if not self.enabled:
-            return
-        self.ls.work_done_progress.end(self.token, types.WorkDoneProgressEnd(
-            message="cancelled" if self.cancel.is_set() else _stats_message(stats)))
-        self.ls.work_done_progress.tokens.pop(self.token, None)

@@ -223,11 +223,17 @@ def _compile(source: str) -> Template:
 
 def _render_chat_template(info: ModelInfo, content: str) -> str | None:
     """The model's own chat template with one user turn, or None if it cannot render."""
-    if not info.chat_template:
+    return render_chat_template(info, [{"role": "user", "content": content}])
+
+
+def render_chat_template(info: ModelInfo, messages: Sequence[dict[str, str]]) -> str | None:
+    """The model's own chat template with `messages` (the last one the user's), ready for
+    the answer; None if it cannot render."""
+    if not info.chat_template or not messages:
         return None
     try:
         rendered = _compile(info.chat_template).render(
-            messages=[{"role": "user", "content": content}],
+            messages=list(messages),
             add_generation_prompt=True,
             bos_token=info.bos_token,
             eos_token=info.eos_token,
@@ -235,6 +241,7 @@ def _render_chat_template(info: ModelInfo, content: str) -> str | None:
     except Exception:  # any template bug (syntax, raise_exception, type errors) → fallback
         return None
     # A template that drops the message is as broken as one that raises.
+    content = messages[-1]["content"]
     if content in rendered or json.dumps(content, ensure_ascii=False)[1:-1] in rendered:
         return rendered
     return None

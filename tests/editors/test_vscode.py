@@ -102,7 +102,9 @@ def test_vsix_is_built(setup: str) -> None:
     assert code == 0, f"vsce package failed:\n{_tail(out)}"
     assert vsix.is_file() and vsix.stat().st_size > 10_000, f"no .vsix at {vsix}:\n{_tail(out)}"
     names = {name.lower() for name in zipfile.ZipFile(vsix).namelist()}
-    wanted = {"extension/package.json", "extension/dist/extension.js", "extension/readme.md"}
+    wanted = {"extension/package.json", "extension/dist/extension.js", "extension/readme.md",
+              "extension/dist/chat/webview.js", "extension/dist/chat/webview.css",
+              "extension/media/chat.svg"}
     assert wanted <= names, names
     unwanted = ("extension/src/", "extension/node_modules/", "extension/test")
     assert not any(n.startswith(unwanted) for n in names), names
@@ -134,5 +136,9 @@ def test_real_vscode(setup: str, tiny_model) -> None:
         f"{detail}\n--- harness output (tail) ---\n{_tail(out)}"
     )
     assert summary and summary["failed"] == 0 and summary["passed"] >= 8, summary
+    names = [r["name"] for r in summary["results"]]
+    # Both features ran in the real editor: the inline review and the chat view.
+    assert sum(n.startswith("inline review") for n in names) >= 4, names
+    assert sum(n.startswith("Chat") for n in names) >= 4, names
     shot = RESULTS / "smoke.png"
     assert shot.is_file() and shot.stat().st_size > 10_000, f"no screenshot at {shot}"

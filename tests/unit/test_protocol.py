@@ -56,3 +56,9 @@ def test_rebase_flag() -> None:
     assert EditArgs.parse({"uri": "u", "rebase": False}).rebase is False
     with pytest.raises(ParamsError, match="rebase"):
         EditArgs.parse({"uri": "u", "rebase": "no"})
+
+
+def test_answer_and_rebase_together() -> None:
+    """Chat's Apply under the inline review sends both."""
+    args = EditArgs.parse([{"uri": "u", "answer": "x = 1", "rebase": False}])
+    assert (args.answer, args.rebase) == ("x = 1", False)

@@ -3,6 +3,8 @@ import * as vscode from 'vscode';
 import type { BaseLanguageClient } from 'vscode-languageclient';
 import { DidChangeConfigurationNotification, State } from 'vscode-languageclient';
 import { LanguageClient, LanguageClientOptions, ServerOptions, TransportKind } from 'vscode-languageclient/node';
+import { registerChat } from './chat';
+import type { ChatController } from './chat/controller';
 import { Commands } from './commands';
 import type { EditOutcome } from './commands/edit';
 import type { ExplainOutcome } from './commands/explain';
@@ -21,6 +23,7 @@ export const EXTENSION_ID = 'starcoder-lsp.starcoder-lsp';
 export interface StarCoderApi {
   client(): Promise<BaseLanguageClient | undefined>;
   commands: Commands;
+  chat: ChatController;
   previews: PreviewManager;
   reviews: ReviewManager;
   status(): StatusParams | ClientState;
@@ -258,6 +261,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<StarCo
   server.commands = commands;
   context.subscriptions.push(output, status, server, previews, reviews, commands);
   void migratePreviewSetting(config()).then((changed) => changed.forEach((note) => output.info(`migrated the ${note}`)));
+  const chat = registerChat(context, commands.host, commands);
 
   const register = (id: string, fn: (...args: never[]) => unknown): void => {
     context.subscriptions.push(vscode.commands.registerCommand(id, fn));
@@ -324,6 +328,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<StarCo
   return {
     client: () => server.client(),
     commands,
+    chat,
     previews,
     reviews,
     status: () => status.state,

@@ -18,6 +18,9 @@ export const REQ_EDIT = 'starcoder/edit';
 export const REQ_EXPLAIN = 'starcoder/explain';
 export const REQ_STATUS = 'starcoder/getStatus';
 export const REQ_LOAD = 'starcoder/loadModel';
+// StarCoder Chat (payloads in chat/protocol.ts).
+export const REQ_CHAT = 'starcoder/chat';
+export const REQ_CHAT_CONTEXT = 'starcoder/chatContext';
 
 // Server -> client notification with the model's state.
 export const NOTIFY_STATUS = 'starcoder/status';
@@ -42,6 +45,8 @@ export interface EditArgs {
   instruction?: string;
   /** Asks for generation from the comment at the range (extra key; servers may ignore it). */
   mode?: 'edit' | 'generate';
+  /** Code to use as the model's answer for the range (chat's Apply): no generation. */
+  answer?: string;
   /** `false` (starcoder/edit): the edit for the version the request was planned on, not moved
    * onto the document as it is when the model is done (the inline review moves it itself). */
   rebase?: boolean;

@@ -6,11 +6,12 @@
  */
 import * as vscode from 'vscode';
 import { type PreviewSession, toRange } from '../preview';
-import { EditArgs, EditResult, Range as LspRange, REQ_EDIT } from '../protocol';
+import { EditResult, Range as LspRange, REQ_EDIT } from '../protocol';
 import { previewMode, runInlineReview } from '../review';
 import type { Host } from './host';
 import { basename, errorMessage, shorten } from './messages';
 import { readEditReply } from './reply';
+import { editLabel, editParams } from './request';
 import { Generation, streamRequest } from './stream';
 import { CommandArgs, resolveTarget } from './target';
 
@@ -19,6 +20,8 @@ export interface EditRequest {
   range: LspRange;
   instruction?: string;
   mode: 'edit' | 'generate';
+  /** Code to use as the answer (chat's Apply): the server makes the edit without the model. */
+  answer?: string;
 }
 
 export type EditOutcome =
@@ -107,20 +110,17 @@ export class EditFlow {
     }
     const document = await vscode.workspace.openTextDocument(req.uri);
     const usePreview = mode === 'diff';
-    const label = req.mode === 'generate' ? 'generate from comment' : (req.instruction ?? 'edit');
+    const label = editLabel(req);
     const session = this.host.previews.begin(document, req.range, req.mode, `${basename(req.uri)} ↔ StarCoder: ${shorten(label, 40)}`);
     const source = new vscode.CancellationTokenSource();
     this.generation.set(source);
     try {
       if (usePreview) await session.show();
-      const params: EditArgs = { uri: req.uri.toString(), range: req.range };
-      if (req.instruction) params.instruction = req.instruction;
-      if (req.mode === 'generate') params.mode = 'generate';
       const reply = await streamRequest<unknown>(
         this.host,
         client,
         REQ_EDIT,
-        params,
+        editParams(req),
         `StarCoder: ${shorten(label)}`,
         (text) => session.stream(text),
         source,
@@ -164,8 +164,8 @@ export class EditFlow {
   private async askDecision(session: PreviewSession, result: EditResult): Promise<'accept' | 'reject'> {
     const stats = result.stats;
     const parts: string[] = [];
-    if (typeof stats.completion_tokens === 'number') parts.push(`${stats.completion_tokens} tokens`);
-    if (typeof stats.tokens_per_second === 'number') parts.push(`${stats.tokens_per_second.toFixed(1)} tok/s`);
+    if (stats.completion_tokens) parts.push(`${stats.completion_tokens} tokens`); // 0: chat's Apply, no model
+    if (stats.completion_tokens && typeof stats.tokens_per_second === 'number') parts.push(`${stats.tokens_per_second.toFixed(1)} tok/s`);
     const speed = parts.length ? ` (${parts.join(', ')})` : '';
     const note = vscode.window
       .showInformationMessage(`StarCoder: review the proposed edit${speed}.`, 'Accept', 'Reject')

@@ -1,10 +1,11 @@
 /**
  * The user-facing flows, as extension.ts registers them: edit with an instruction, generate
- * from a comment, explain (edit.ts, explain.ts), each streamed (stream.ts). This class holds
- * what they share, the one generation that runs at a time, and routes the server's code actions.
+ * from a comment (edit.ts), each streamed (stream.ts), and explain (explain.ts, which opens
+ * a chat). This class holds what they share, the one generation that runs at a time, and
+ * routes the server's code actions.
  */
 import * as vscode from 'vscode';
-import type { PreviewContentProvider } from '../preview';
+import type { ChatController } from '../chat/controller';
 import { CMD_EXPLAIN, CMD_GENERATE, isRange } from '../protocol';
 import { EditFlow, EditOutcome } from './edit';
 import { ExplainFlow, ExplainOutcome } from './explain';
@@ -13,28 +14,28 @@ import { Generation } from './stream';
 import { CommandArgs, resolveTarget } from './target';
 
 export class Commands implements vscode.Disposable {
-  private readonly generation = new Generation();
+  /** The one generation that runs at a time (edits, explanations, chat answers). */
+  readonly generation = new Generation();
   readonly edits: EditFlow;
   readonly explanations: ExplainFlow;
 
-  constructor(private readonly host: Host) {
+  constructor(readonly host: Host) {
     this.edits = new EditFlow(host, this.generation);
-    this.explanations = new ExplainFlow(host, this.generation);
+    this.explanations = new ExplainFlow(host);
+  }
+
+  /** Explanations open as the first turn of this chat. */
+  attachChat(chat: ChatController): void {
+    this.explanations.chat = chat;
   }
 
   dispose(): void {
     this.cancel();
-    this.explanations.dispose();
   }
 
   /** The last outcome of the edit flow (for tests and the status menu). */
   get lastEdit(): EditOutcome | undefined {
     return this.edits.lastEdit;
-  }
-
-  /** The explanations' Markdown documents. */
-  get explainDocs(): PreviewContentProvider {
-    return this.explanations.docs;
   }
 
   get isGenerating(): boolean {

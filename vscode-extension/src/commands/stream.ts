@@ -39,11 +39,11 @@ export class Generation {
 }
 
 let tokenCounter = 0;
-function newToken(kind: string): string {
+export function newToken(kind: string): string {
   return `starcoder-${kind}-${Date.now().toString(36)}-${++tokenCounter}`;
 }
 
-function isCancellation(err: unknown): boolean {
+export function isCancellation(err: unknown): boolean {
   if (err instanceof vscode.CancellationError) return true;
   const e = err as { code?: number; name?: string; message?: string } | undefined;
   // RequestCancelled (-32800), ServerCancelled (-32802)

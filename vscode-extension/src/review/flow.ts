@@ -9,9 +9,10 @@ import type { EditOutcome, EditRequest } from '../commands/edit';
 import type { Host } from '../commands/host';
 import { shorten } from '../commands/messages';
 import { readEditReply } from '../commands/reply';
+import { editLabel, editParams } from '../commands/request';
 import { Generation, streamRequest } from '../commands/stream';
 import type { CommandArgs } from '../commands/target';
-import { EditArgs, EditResult, REQ_EDIT } from '../protocol';
+import { EditResult, REQ_EDIT } from '../protocol';
 import type { ReviewSummary } from './session';
 
 export async function runInlineReview(
@@ -23,7 +24,7 @@ export async function runInlineReview(
   offerRetry: (message: string) => void,
 ): Promise<EditOutcome> {
   const document = await vscode.workspace.openTextDocument(req.uri);
-  const label = req.mode === 'generate' ? 'generate from comment' : (req.instruction ?? 'edit');
+  const label = editLabel(req);
   // A review already open on this document ends first (its text out of the document).
   await host.reviews.sessionFor(document.uri)?.abort();
   const review = host.reviews.begin(document, req.range, req.mode);
@@ -38,10 +39,7 @@ export async function runInlineReview(
   try {
     // The edit for the version the review began on: the streamed text in the document is
     // ours, and the review moves the edit through the user's own changes.
-    const params: EditArgs = { uri: req.uri.toString(), range: req.range, rebase: false };
-    if (req.instruction) params.instruction = req.instruction;
-    if (req.mode === 'generate') params.mode = 'generate';
-    const reply = await streamRequest<unknown>(host, client, REQ_EDIT, params, `StarCoder: ${shorten(label)}`, (text) => review.stream(text), source);
+    const reply = await streamRequest<unknown>(host, client, REQ_EDIT, editParams(req, false), `StarCoder: ${shorten(label)}`, (text) => review.stream(text), source);
     generation.set(undefined);
     const read = await readEditReply(host, reply, () => review.abort(), offerRetry);
     if ('status' in read) return read;

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+/* global document */
 // Real-VS-Code tests: code-server (VS Code 1.100.3 from the npm registry) + Debian Chromium.
 //
 //  1. suite: opens code-server with the extension in development mode and its test suite
@@ -6,7 +7,8 @@
 //     starcoder-lsp server and the tiny GGUF model; reads the results file it writes.
 //  2. smoke: installs the packaged .vsix, then drives the UI with Playwright: command
 //     palette -> "StarCoder: Edit Selection…" -> instruction -> the inline review's Accept
-//     code lens; checks the file changed and saves test-results/smoke.png.
+//     code lens; checks the file changed and saves test-results/smoke.png; then Explain
+//     Selection opens as a chat, and the conversation survives a window reload.
 //
 // Usage: node test/e2e/run.mjs [--skip-build] [--suite-only] [--smoke-only] [--keep]
 // Env:   STARCODER_LSP_SERVER  server program (default <repo>/.venv/bin/starcoder-lsp)
@@ -21,6 +23,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { serveRequests } from './ui.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const REPO = path.resolve(ROOT, '..');
@@ -269,7 +272,10 @@ async function runSuite(codeServer, tmp, server, model) {
     await page.goto(url);
     const timeout = Number(process.env.STARCODER_E2E_TIMEOUT || 600) * 1000;
     let lastLines = 0;
+    const uiDone = new Set();
     await waitFor('the suite results', async () => {
+      // The chat tests ask for UI actions on the page (test/e2e/ui.mjs).
+      await serveRequests(page, path.join(ws, '.e2e'), RESULTS, uiDone, (line) => log('suite:', line));
       const suiteLog = path.join(ws, '.e2e', 'suite.log');
       if (fs.existsSync(suiteLog)) {
         const lines = fs.readFileSync(suiteLog, 'utf8').trim().split('\n');
@@ -281,7 +287,7 @@ async function runSuite(codeServer, tmp, server, model) {
     }, timeout);
     await page.screenshot({ path: path.join(RESULTS, 'suite.png') }).catch(() => undefined);
   } finally {
-    for (const f of ['suite.log', 'results.json']) {
+    for (const f of ['suite.log', 'results.json', 'chat-latency.json']) {
       const src = path.join(ws, '.e2e', f);
       if (fs.existsSync(src)) fs.copyFileSync(src, path.join(RESULTS, `suite-${f}`));
     }
@@ -338,15 +344,7 @@ async function runSmoke(codeServer, tmp, server, model, vsix) {
     await page.keyboard.press('Shift+ArrowDown');
     // Command palette -> "StarCoder: Edit Selection…"
     const quickInput = page.locator('.quick-input-widget');
-    for (let attempt = 0; attempt < 3; attempt++) {
-      await page.keyboard.press('F1');
-      try {
-        await quickInput.waitFor({ state: 'visible', timeout: 5_000 });
-        break;
-      } catch {
-        log('smoke: command palette did not open, retrying');
-      }
-    }
+    await openPalette(page, quickInput);
     await page.keyboard.type('StarCoder: Edit Selection');
     await quickInput.locator('.monaco-list-row', { hasText: 'Edit Selection' }).first().waitFor({ timeout: 10_000 });
     await page.keyboard.press('Enter');
@@ -384,17 +382,29 @@ async function runSmoke(codeServer, tmp, server, model, vsix) {
     await quickInput.locator('.monaco-list-row', { hasText: 'add a docstring' }).first().waitFor({ timeout: 10_000 });
     await page.keyboard.press('Escape');
     log('smoke: the instruction box remembers "add a docstring"');
-    // Explain Selection: Markdown in a panel beside the code.
+    // Explain Selection: the answer is the first turn of a chat in the StarCoder view.
     await editor.locator('.view-line', { hasText: 'def perimeter' }).click();
     await page.keyboard.press('F1');
     await quickInput.waitFor({ state: 'visible', timeout: 10_000 });
     await page.keyboard.type('StarCoder: Explain Selection');
     await quickInput.locator('.monaco-list-row', { hasText: 'Explain Selection' }).first().waitFor({ timeout: 10_000 });
     await page.keyboard.press('Enter');
-    await page.locator('.tab', { hasText: 'StarCoder explanation' }).first().waitFor({ timeout: 60_000 });
-    await sleep(1500);
-    await page.screenshot({ path: path.join(RESULTS, 'smoke-explain.png') });
-    log('smoke: explanation shown (test-results/smoke-explain.png)');
+    const explained = await chatTurns(page, (turns) => turns.length >= 2 && turns[1].text.length > 0 && !turns[1].streaming, 120_000);
+    await sleep(500);
+    await page.screenshot({ path: path.join(RESULTS, 'smoke-chat-explain.png') });
+    log(`smoke: explanation shown as the first chat turn (${explained[1].text.length} chars; test-results/smoke-chat-explain.png)`);
+    // The conversation survives a window reload (kept per workspace).
+    await page.reload();
+    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    await page.locator('.statusbar-item', { hasText: 'StarCoder' }).first().waitFor({ timeout: 60_000 });
+    await openPalette(page, quickInput);
+    await page.keyboard.type('StarCoder: Open Chat');
+    await quickInput.locator('.monaco-list-row', { hasText: 'Open Chat' }).first().waitFor({ timeout: 10_000 });
+    await page.keyboard.press('Enter');
+    const restored = await chatTurns(page, (turns) => turns.length >= 2, 60_000);
+    if (restored[1].text !== explained[1].text) throw new Error('the conversation did not survive the reload');
+    await page.screenshot({ path: path.join(RESULTS, 'smoke-chat-after-reload.png') });
+    log('smoke: the chat survived a window reload (test-results/smoke-chat-after-reload.png)');
   } catch (err) {
     await page.screenshot({ path: path.join(RESULTS, 'smoke-failure.png') }).catch(() => undefined);
     throw err;
@@ -404,6 +414,41 @@ async function runSmoke(codeServer, tmp, server, model, vsix) {
   }
   if (!fs.existsSync(shot)) throw new Error('no screenshot');
   return shot;
+}
+
+/** F1, again if the first press was lost (seen in code-server). */
+async function openPalette(page, quickInput) {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    await page.keyboard.press('F1');
+    try {
+      await quickInput.waitFor({ state: 'visible', timeout: 5_000 });
+      return;
+    } catch {
+      log('smoke: command palette did not open, retrying');
+    }
+  }
+}
+
+/** The chat view's turns as its page shows them, once `ready(turns)` holds. */
+async function chatTurns(page, ready, ms) {
+  return waitFor('the chat view to show the conversation', async () => {
+    for (const frame of page.frames()) {
+      try {
+        const turns = await frame.evaluate(() => {
+          if (!document.getElementById('starcoder-chat')) return undefined;
+          return Array.from(document.querySelectorAll('#messages .turn')).map((t) => ({
+            role: t.classList.contains('user') ? 'user' : 'assistant',
+            streaming: t.classList.contains('streaming'),
+            text: t.querySelector('.body')?.innerText ?? '',
+          }));
+        });
+        if (turns && ready(turns)) return turns;
+      } catch {
+        // a frame going away
+      }
+    }
+    return undefined;
+  }, ms);
 }
 
 // ---- main -----------------------------------------------------------------------------------
@@ -437,7 +482,7 @@ async function main() {
       try {
         await runSmoke(codeServer, tmp, server, model, vsix);
         passed += 1;
-        log('PASS UI smoke test (command palette -> instruction -> inline review -> Accept)');
+        log('PASS UI smoke test (command palette -> instruction -> inline review -> Accept; Explain -> chat; chat survives reload)');
       } catch (err) {
         failed += 1;
         log('FAIL UI smoke test:', err?.stack ?? err);

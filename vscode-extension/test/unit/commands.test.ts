@@ -3,6 +3,7 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 vi.mock('vscode-languageclient', () => ({ WorkDoneProgress: { type: { method: '$/progress' } } }));
 
 import * as vscode from 'vscode';
+import { ChatController, EXPLAIN_QUESTION } from '../../src/chat/controller';
 import { Commands } from '../../src/commands';
 import type { Host } from '../../src/commands/host';
 import { shorten } from '../../src/commands/messages';
@@ -11,25 +12,7 @@ import { InstructionHistory } from '../../src/history';
 import { PREVIEW_SCHEME, PreviewManager } from '../../src/preview';
 import { ReviewManager } from '../../src/review';
 import { FakeDocument, Position, Selection, mock } from './vscode-mock';
-
-type Handler = (method: string, params: any, token: vscode.CancellationToken, report: (text: string) => void) => Promise<unknown>;
-
-function fakeClient(handler: Handler) {
-  const progress = new Map<string, (v: unknown) => void>();
-  const client = {
-    calls: [] as { method: string; params: any; token: vscode.CancellationToken }[],
-    onProgress: vi.fn((_type: unknown, token: string, h: (v: unknown) => void) => {
-      progress.set(token, h);
-      return { dispose: () => progress.delete(token) };
-    }),
-    sendRequest: vi.fn((method: string, params: any, token: vscode.CancellationToken) => {
-      client.calls.push({ method, params, token });
-      const report = (text: string) => progress.get(params.workDoneToken)?.({ kind: 'report', message: text });
-      return handler(method, params, token, report);
-    }),
-  };
-  return client;
-}
+import { fakeClient } from './fake-client';
 
 function makeHost(client: unknown, over: Partial<Host> = {}) {
   const store = new Map<string, unknown>();
@@ -318,28 +301,40 @@ describe('Generate From Comment and the server code actions', () => {
     expect(client.calls[0].params.mode).toBe('generate');
   });
 
-  it('code action starcoder.explain shows the explanation', async () => {
-    const client = fakeClient(async () => ({ kind: 'markdown', value: 'It returns **1**.', stats: {} }));
+  it('code action starcoder.explain opens the explanation as a chat', async () => {
+    const client = fakeClient(async () => ({ text: 'It returns **1**.', stats: {}, context: [], dropped: [] }));
     const commands = new Commands(makeHost(client));
+    commands.attachChat(new ChatController(commands.host, commands.generation, commands.edits, undefined));
     const outcome = await commands.fromServerCommand('starcoder.explain', [{ uri: URI }]);
     expect(outcome.status).toBe('shown');
+    expect(client.calls[0].method).toBe('starcoder/chat');
   });
 });
 
 describe('Explain Selection', () => {
-  it('streams Markdown into a preview panel', async () => {
-    const client = fakeClient(async (method, _p, _t, report) => {
-      expect(method).toBe('starcoder/explain');
+  it('is the first turn of a chat about the selection, streamed', async () => {
+    const seen: string[] = [];
+    const client = fakeClient(async (method, params, _t, report) => {
+      expect(method).toBe('starcoder/chat');
+      expect(params.messages).toEqual([{ role: 'user', content: EXPLAIN_QUESTION }]);
+      expect(params.context).toEqual([{ uri: URI, range: { start: { line: 0, character: 0 }, end: { line: 1, character: 12 } } }]);
       report('It returns');
-      return { kind: 'markdown', value: 'It returns **1**.', stats: {} };
+      return { text: 'It returns **1**.', stats: {}, context: [], dropped: [] };
     });
     const commands = new Commands(makeHost(client));
+    const chat = new ChatController(commands.host, commands.generation, commands.edits, undefined);
+    chat.onDidChange((c) => c.kind === 'partial' && seen.push(c.text));
+    commands.attachChat(chat);
     const outcome = await commands.explain();
     expect(outcome.status).toBe('shown');
     if (outcome.status !== 'shown') return;
     expect(outcome.markdown).toBe('It returns **1**.');
-    expect(commands.explainDocs.get(vscode.Uri.parse(outcome.uri))).toContain('It returns **1**.');
-    expect(mock.executed.some((e) => e.command === 'markdown.showPreviewToSide')).toBe(true);
+    expect(seen).toEqual(['It returns']);
+    expect(chat.conversation.turns.map((t) => [t.role, t.content])).toEqual([
+      ['user', EXPLAIN_QUESTION],
+      ['assistant', 'It returns **1**.'],
+    ]);
+    expect(mock.executed.some((e) => e.command === 'markdown.showPreviewToSide')).toBe(false);
   });
 });
 

@@ -23,6 +23,7 @@ import {
 } from '../../src/review/hunks';
 import { VersionedEdits } from '../../src/review/versioned';
 import { applyEdits } from '../../src/text';
+import { fakeClient } from './fake-client';
 import { ConfigurationTarget, FakeDocument, Position, Selection, mock } from './vscode-mock';
 
 const edit = (line: number, endLine: number, newText: string, endChar = 0): TextEdit => ({
@@ -151,19 +152,9 @@ const URI = 'file:///ws/r.py';
 
 type Handler = (params: any, report: (text: string) => void, token: vscode.CancellationToken) => Promise<unknown>;
 
-function fakeClient(handler: Handler) {
-  const progress = new Map<string, (v: unknown) => void>();
-  return {
-    calls: [] as any[],
-    onProgress: vi.fn((_type: unknown, token: string, h: (v: unknown) => void) => {
-      progress.set(token, h);
-      return { dispose: () => progress.delete(token) };
-    }),
-    sendRequest: vi.fn(function (this: any, _method: string, params: any, token: vscode.CancellationToken) {
-      const report = (text: string) => progress.get(params.workDoneToken)?.({ kind: 'report', message: text });
-      return handler(params, report, token);
-    }),
-  };
+/** The shared fake client, for handlers that only look at the params. */
+function reviewClient(handler: Handler) {
+  return fakeClient((_method, params, token, report) => handler(params, report, token));
 }
 
 function result(version: number, edits = EDITS) {
@@ -221,7 +212,7 @@ async function startReview(answer: () => unknown, during?: () => void) {
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
   const seen: string[] = [];
-  const client = fakeClient(async (params, report) => {
+  const client = reviewClient(async (params, report) => {
     expect(params.rebase).toBe(false);
     report('```python\ndef f():\n    a = 10');
     await waitFor(() => doc.text.includes('    a = 10\n'));
@@ -315,7 +306,7 @@ describe('inline review', () => {
 
   it('Cancel while streaming takes the streamed text out again', async () => {
     const ref: { commands?: Commands } = {};
-    const client = fakeClient(async (_params, report, token) => {
+    const client = reviewClient(async (_params, report, token) => {
       report('def f():\n    a = 10');
       await waitFor(() => doc.text.includes('a = 10'));
       ref.commands!.cancel();
@@ -343,7 +334,7 @@ describe('inline review', () => {
   });
 
   it('decision in the arguments decides every hunk (scripted use)', async () => {
-    const client = fakeClient(async () => result(1));
+    const client = reviewClient(async () => result(1));
     const outcome = await new Commands(host(client)).editSelection({ instruction: 'x', decision: 'accept' });
     expect(outcome.status).toBe('accepted');
     expect(doc.text).toBe(applyEdits(ORIGINAL, EDITS));

@@ -46,6 +46,9 @@ export class Uri {
   static file(path: string): Uri {
     return new Uri('file', '', path, '', '');
   }
+  static joinPath(base: Uri, ...parts: string[]): Uri {
+    return base.with({ path: [base.path.replace(/\/$/, ''), ...parts].join('/') });
+  }
   static from(c: { scheme: string; authority?: string; path?: string; query?: string; fragment?: string }): Uri {
     return new Uri(c.scheme, c.authority ?? '', c.path ?? '', c.query ?? '', c.fragment ?? '');
   }
@@ -239,6 +242,12 @@ export class FakeEditor {
     this.selection = new Selection(new Position(0, 0), new Position(0, 0));
   }
   revealRange = vi.fn();
+  edit = vi.fn(async (fn: (b: { insert(p: Position, t: string): void; replace(r: Range, t: string): void }) => void) => {
+    const entries: { range: Range; newText: string }[] = [];
+    fn({ insert: (p, t) => entries.push({ range: new Range(p, p), newText: t }), replace: (r, t) => entries.push({ range: r, newText: t }) });
+    this.document.edit(entries);
+    return true;
+  });
   setDecorations(type: unknown, ranges: Range[]): void {
     this.decorations.set(type, ranges);
   }
@@ -265,6 +274,10 @@ export const mock = {
   tabs: [] as { input: unknown }[],
   tabsEmitter: new EventEmitter<{ opened: unknown[]; closed: unknown[]; changed: unknown[] }>(),
   quickPicks: [] as any[],
+  clipboard: '',
+  webviewProviders: new Map<string, any>(),
+  activeEditorEmitter: new EventEmitter<any>(),
+  selectionEmitter: new EventEmitter<any>(),
   changeEmitter: new EventEmitter<any>(),
   closeEmitter: new EventEmitter<any>(),
   codeLensProviders: [] as any[],
@@ -287,6 +300,8 @@ export const mock = {
     this.statusItems = [];
     this.tabs = [];
     this.quickPicks = [];
+    this.clipboard = '';
+    this.webviewProviders.clear();
     this.codeLensProviders = [];
     this.statusMessages = [];
     this.configUpdates = [];
@@ -322,6 +337,12 @@ function showMessage(kind: Message['kind']) {
 }
 
 export const window = {
+  onDidChangeActiveTextEditor: (l: Listener<any>) => mock.activeEditorEmitter.event(l),
+  onDidChangeTextEditorSelection: (l: Listener<any>) => mock.selectionEmitter.event(l),
+  registerWebviewViewProvider: vi.fn((id: string, provider: any) => {
+    mock.webviewProviders.set(id, provider);
+    return new Disposable(() => mock.webviewProviders.delete(id));
+  }),
   activeTextEditor: undefined as any,
   visibleTextEditors: [] as any[],
   showInformationMessage: vi.fn(showMessage('info')),
@@ -397,8 +418,17 @@ export const window = {
   },
 };
 
+export const env = {
+  clipboard: { writeText: vi.fn(async (text: string) => void (mock.clipboard = text)) },
+  openExternal: vi.fn(async () => true),
+};
+
 export const workspace = {
   workspaceFolders: undefined as any,
+  get textDocuments() {
+    return [...mock.documents.values()];
+  },
+  asRelativePath: (uri: Uri) => uri.path.replace(/^\/ws\//, ''),
   openTextDocument: vi.fn(async (uri: Uri) => {
     const doc = mock.documents.get(uri.toString());
     if (doc) return doc;
