@@ -63,12 +63,21 @@ class PassCosts:
         return self.seconds(width) / self._seconds[1]
 
     def observe(self, width: int, seconds: float) -> None:
-        """A pass of `width` rows just took `seconds`: fold it into the running figure."""
+        """A pass of `width` rows just took `seconds`: fold it into the running figure.
+
+        A one-row pass measures the machine's current speed, which moves every width
+        alike (another process taking a core slows them all): the other widths' figures
+        are scaled with it, so their costs relative to one row stay as measured and a
+        busy spell cannot make wide passes look cheap. A wider pass refines its own
+        width's figure."""
         if seconds <= 0 or width < 1:
             return
         old = self._seconds.get(width)
-        self._seconds[width] = seconds if old is None else (
-            (1 - _SMOOTHING) * old + _SMOOTHING * seconds)
+        new = seconds if old is None else (1 - _SMOOTHING) * old + _SMOOTHING * seconds
+        if width == 1 and old:
+            scale = new / old
+            self._seconds = {w: s * scale for w, s in self._seconds.items()}
+        self._seconds[width] = new
 
     def describe(self) -> str:
         return ", ".join(f"{w} rows {self.relative(w):.2f}" for w in sorted(self._seconds))

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from model.base import GenerationRequest, GenerationStats
-from model.pass_costs import PROBE_TEXT
+from model.pass_costs import PROBE_TEXT, PassCosts
 from model.speculative import (
     DraftConfig,
     DraftLength,
@@ -158,18 +158,29 @@ def backend(tiny_model: TinyModel) -> Iterator[LlamaCppBackend]:
 
 
 def test_measured_costs_that_do_not_pay_mean_plain_steps(tiny_model: TinyModel) -> None:
+    """The load-time probe times every width it allows; when those figures say a wide
+    pass costs more one-row passes than it has rows, the backend decodes plainly even
+    with a draft source that would be accepted in full. (The tiny model's own figures
+    sit near that line, where timing noise decides, so the figures are set here.)"""
     llm = LlamaCppBackend(str(tiny_model.gguf_q8_path), n_threads=1)
     llm.load()
     try:
         costs = llm.pass_costs
         assert costs is not None and llm.widest_exact_pass >= 2
         assert set(range(1, llm.widest_exact_pass + 1)) <= set(costs.measured)
-        if costs.relative(2) < 1.5:
-            pytest.skip(f"wide passes are cheap on this machine ({costs.describe()})")
+        one_row = costs.seconds(1)
+        llm.pass_costs = PassCosts({w: one_row * w * 1.2 if w > 1 else one_row
+                                    for w in costs.measured}, max_width=costs.max_width)
         text = "".join(run(llm, PROMPTS[0], max_tokens=60)[0])
         pieces, stats = run(llm, PROMPTS[0], max_tokens=60, draft_source=text)
         assert "".join(pieces) == text
-        assert stats.drafted_tokens < 5  # at most a probe or two, never a habit
+        assert stats.drafted_tokens == 0
+        cheap = PassCosts({w: one_row * (1 + 0.05 * (w - 1)) for w in costs.measured},
+                          max_width=costs.max_width)
+        llm.pass_costs = cheap  # control: the same request drafts when passes are cheap
+        pieces, stats = run(llm, PROMPTS[0], max_tokens=60, draft_source=text)
+        assert "".join(pieces) == text
+        assert stats.drafted_tokens > 0
     finally:
         llm.close()
 

@@ -32,6 +32,18 @@ def test_observed_passes_move_the_figures() -> None:
     assert costs.relative(4) == pytest.approx(4.0, rel=0.02)
 
 
+def test_a_busy_spell_slows_every_width_alike() -> None:
+    """Only one-row passes run while drafting does not pay; if another process then
+    slows the machine, the wide passes' stale figures must not start to look cheap."""
+    costs = PassCosts({1: 0.010, 2: 0.021, 4: 0.042}, max_width=4)
+    for _ in range(60):  # one-row passes at half speed
+        costs.observe(1, 0.020)
+    assert costs.seconds(1) == pytest.approx(0.020, rel=0.02)
+    assert costs.relative(2) == pytest.approx(2.1)
+    assert costs.relative(4) == pytest.approx(4.2)
+    assert DraftLength(DraftConfig(k_max=3, p_init=0.99), costs.relative).k == 0
+
+
 def test_a_pass_that_does_not_pay_is_never_drafted() -> None:
     """Accepted 90 % of the time, but a 2-row pass costs as much as 2 one-row passes:
     plain steps give more tokens per unit of time."""
