@@ -176,6 +176,7 @@ def summarize(results: list[TaskResult]) -> dict[str, Any]:
         "identical": sum(r.identical for r in results),
         "languages": len({r.task.language for r in results}),
         "median_speedup": statistics.median(r.speedup for r in results) if results else 0.0,
+        "lowest_speedup": min((r.speedup for r in results), default=0.0),
         "total_speedup": total_ratio(results),
         "copying_tasks": len(copying),
         "copying_median_speedup": statistics.median(r.speedup for r in copying)

@@ -1,5 +1,5 @@
 """Command line: run the server (stdio, TCP or WebSocket), or run the edit pipeline on a
-file for scripts and a quick try, list and download models.
+file for scripts and a quick try, list and download models, check the set-up (doctor).
 
 Only argparse and logging are imported up front; the server, tree-sitter and any model
 engine load after the arguments are parsed, so `--help` and start-up stay fast.
@@ -88,10 +88,16 @@ def build_parser() -> argparse.ArgumentParser:
     task.add_argument("--explain", action="store_true", help="print an explanation instead")
     edit.add_argument("--write", action="store_true", help="write the result to the file")
     _add_model_flags(edit)
-    sub.add_parser("models", help="list model presets and which are downloaded")
+    models = sub.add_parser("models", help="list model presets and which are downloaded")
+    models.add_argument("--json", action="store_true", help="as JSON (for editors)")
     download = sub.add_parser("download", help="download a preset's GGUF file")
     download.add_argument("name", help="preset name, optionally NAME:QUANT (e.g. :Q8_0)")
     download.add_argument("--models-dir", help="where to put it")
+    doctor = sub.add_parser("doctor", help="check the set-up (Python, backends, model, "
+                            "prompts, FIM, endpoint, memory); exit status 1 if a check fails")
+    _add_model_flags(doctor)
+    doctor.add_argument("--format", choices=["text", "markdown", "json"], default="text",
+                        help="report format (default text)")
     return parser
 
 
@@ -132,11 +138,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "models":
         from lsp_server.commands_cli import list_models
 
-        return list_models()
+        return list_models(as_json=args.json)
     if args.command == "download":
         from lsp_server.commands_cli import download
 
         return download(args.name, args.models_dir)
+    if args.command == "doctor":
+        from lsp_server.commands_cli import doctor
+
+        return doctor(args.format, cli_overrides(args))
     if args.command == "edit":
         from lsp_server.commands_cli import edit_file
 

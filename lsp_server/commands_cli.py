@@ -1,5 +1,5 @@
 """The CLI's non-server commands: `edit` (same pipeline as the server, prints a unified
-diff), `models` and `download`."""
+diff), `models`, `download` and `doctor`."""
 
 from __future__ import annotations
 
@@ -107,11 +107,23 @@ def _fix_target(doc: Document, message: str, line: int, end_line: int, settings:
     return (first, 0), (stop, 0), fix.instruction
 
 
-def list_models() -> int:
+def list_models(as_json: bool = False) -> int:
     from model.download import downloaded, models_dir
-    from model.presets import PRESETS
+    from model.presets import DEFAULT_EDIT_PRESET, PRESETS
 
     have = downloaded()
+    if as_json:
+        import json
+
+        print(json.dumps({
+            "modelsDir": str(models_dir()), "default": DEFAULT_EDIT_PRESET,
+            "presets": [{"name": name, "kind": preset.kind, "description": preset.description,
+                         "gguf": [{"quant": q, "filename": f.filename, "sizeGb": f.size_gb}
+                                  for q, f in preset.gguf.items()],
+                         "local": [str(p) for p in have.get(name, [])]}
+                        for name, preset in PRESETS.items()],
+        }, indent=2))
+        return 0
     print(f"models folder: {models_dir()}")
     for name, preset in PRESETS.items():
         files = ", ".join(f"{q} ({f.size_gb:.1f} GB)" for q, f in preset.gguf.items()) or "-"
@@ -132,3 +144,36 @@ def download(name: str, directory: str | None) -> int:
         return 1
     print(path)
     return 0
+
+
+def doctor(output: str, overrides: dict[str, Any]) -> int:
+    """Print the doctor's report; exit status 1 when a check fails."""
+    import json
+
+    from lsp_server.doctor import run_doctor
+    from lsp_server.doctor.report import ASCII_MARKS, MARKS
+
+    settings, warnings = merge(Settings(), overrides)
+    for warning in warnings:
+        print(f"starcoder-lsp: {warning}", file=sys.stderr)
+    report = run_doctor(settings)
+    if output == "json":
+        print(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+    elif output == "markdown":
+        _write(report.markdown())
+    else:
+        encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+        try:
+            "".join(MARKS.values()).encode(encoding)
+            marks = MARKS
+        except (UnicodeEncodeError, LookupError):
+            marks = ASCII_MARKS
+        _write(report.text(marks))
+    return report.exit_code
+
+
+def _write(text: str) -> None:
+    """Print, replacing what the terminal's encoding cannot show (never crash on it)."""
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    sys.stdout.write(text.encode(encoding, errors="replace").decode(encoding))
+    sys.stdout.flush()

@@ -23,6 +23,8 @@ REQ_EDIT = "starcoder/edit"  # -> EditResult (not applied; for previews)
 REQ_EXPLAIN = "starcoder/explain"  # -> {"kind": "markdown", "value": str, "stats": {...}}
 REQ_STATUS = "starcoder/getStatus"  # -> StatusParams as a dict
 REQ_LOAD = "starcoder/loadModel"  # -> StatusParams once loaded (or failed)
+# -> {ok, summary, markdown, checks: [{name, status, mark, detail, fix, block}]}
+REQ_DOCTOR = "starcoder/doctor"
 # StarCoder Chat (lsp_server/chat/): {messages, context?} -> {text, stats, ...}, the text
 # streamed in $/progress; and the attached code's token sizes, {context} -> {context}.
 REQ_CHAT = "starcoder/chat"

@@ -117,43 +117,21 @@ def rows_match(single: Any, wide: Any) -> bool:
     return bool(single.shape == wide.shape and (single == wide).all())
 
 
-# A short piece of code (what edits copy) for the backends' exactness check; its last
-# PROBE_ROWS tokens are evaluated both ways.
-PROBE_TEXT = "def area(width, height):\n    return width * height  # rectangle\n"
-PROBE_ROWS = 6
-
-
-def wide_pass_matches(
-    tokens: Sequence[int],
-    restart: Callable[[list[int]], None],
-    rows: Callable[[list[int]], Any],
-) -> bool:
-    """The backends' load-time exactness check, engine-agnostic.
-
-    `restart(head)` evaluates `head` from an empty cache; `rows(step)` evaluates `step`
-    after what is cached and returns its logits, one row per token (a copy the next call
-    does not overwrite). The probe's tail is decoded one token at a time, then again as
-    one pass after a restart; every row must match bit for bit.
-    """
-    if len(tokens) < PROBE_ROWS + 2:
-        return False
-    head, tail = list(tokens[:-PROBE_ROWS]), list(tokens[-PROBE_ROWS:])
-    restart(head)
-    single = [rows([token])[-1] for token in tail]
-    restart(head)
-    wide = rows(tail)
-    return all(rows_match(row, wide[i]) for i, row in enumerate(single))
-
-
 class DraftLength:
     """Chooses how many tokens to draft: the k that maximises expected tokens per unit
-    of pass cost, ``(1 + p + ... + p^k) / (1 + cost_ratio * k)``, where p is a running
-    estimate of the chance that a drafted token is accepted. A rejected wide pass costs
-    more than it saves on a CPU, so the drafter backs off to plain steps (k = 0) when
-    drafts keep failing, and p drifts back to its prior while it is not drafting."""
+    of pass cost, ``(1 + p + ... + p^k) / cost(k + 1 rows)``, where p is a running
+    estimate of the chance that a drafted token is accepted and the cost is in one-row
+    passes: measured on this machine (`pass_cost`, see model/pass_costs.py) or, without
+    a measurement, ``1 + cost_ratio * k``. A k whose pass is measured not to pay is never
+    chosen (plain steps, k = 0, are worth 1 token per one-row pass), so the drafter backs
+    off to plain steps when drafts keep failing, and p drifts back to its prior while it
+    is not drafting."""
 
-    def __init__(self, config: DraftConfig) -> None:
+    def __init__(
+        self, config: DraftConfig, pass_cost: Callable[[int], float] | None = None
+    ) -> None:
         self.config = config
+        self.pass_cost = pass_cost
         self._hits = 2.0 * config.p_init  # pseudo-counts: accepted / tried positions
         self._tries = 2.0
 
@@ -171,18 +149,24 @@ class DraftLength:
         self._hits = decay * self._hits + accepted
         self._tries = decay * self._tries + tries
 
+    def _cost(self, k: int) -> float:
+        """A pass with k drafts (k + 1 rows), in one-row passes."""
+        if self.pass_cost is not None:
+            return self.pass_cost(k + 1)
+        return 1.0 + self.config.cost_ratio * k
+
     @property
     def k(self) -> int:
-        p, ratio = min(self.p, 0.999), self.config.cost_ratio
+        p = min(self.p, 0.999)
         best_k, best_rate = 0, 1.0
         expected, power = 1.0, 1.0
         for k in range(1, self.config.k_max + 1):
             power *= p
             expected += power
-            rate = expected / (1.0 + ratio * k)
+            rate = expected / self._cost(k)
             if rate > best_rate * 1.001:
                 best_k, best_rate = k, rate
-        if self.config.even_widths and best_k % 2 == 0 and best_k > 0:
+        if self.pass_cost is None and self.config.even_widths and best_k % 2 == 0 and best_k:
             # A pass is [last] + k drafts: an odd k gives an even width.
             best_k = best_k + 1 if best_k < self.config.k_max else best_k - 1
         return best_k
@@ -203,9 +187,10 @@ class PromptLookup:
         source: Sequence[int],
         prompt: Sequence[int],
         config: DraftConfig | None = None,
+        pass_cost: Callable[[int], float] | None = None,
     ) -> None:
         self.config = config or DraftConfig()
-        self.length = DraftLength(self.config)
+        self.length = DraftLength(self.config, pass_cost)
         self._tokens: list[int] = []
         self._index: dict[tuple[int, ...], list[int]] = {}
         self._append([int(t) for t in source])

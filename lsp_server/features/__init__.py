@@ -9,8 +9,16 @@ if TYPE_CHECKING:
 
 
 def register_all(server: StarcoderServer) -> None:
-    from lsp_server.features import chat, code_actions, commands, config, documents, status
+    from lsp_server.features import (
+        chat,
+        code_actions,
+        commands,
+        config,
+        doctor,
+        documents,
+        status,
+    )
     from lsp_server.features import inline_completion as inline
 
-    for module in (config, documents, code_actions, commands, status, inline, chat):
+    for module in (config, documents, code_actions, commands, status, inline, chat, doctor):
         module.register(server)

@@ -10,11 +10,10 @@ error) on machines where it is not installed.
     vocab.py             tokenizing, and token bytes (llama-cpp-python truncates at 32)
     stderr_capture.py    muting llama.cpp's loading chatter on the loading thread only
     speculative_loop.py  prompt-lookup draft-and-verify loop on the low-level API
-    exactness.py         load-time probe: is a wide pass row-for-row a one-token pass?
+    exactness.py         load-time probe: the widest exact pass, and what passes cost
 """
 
 from model.llamacpp_backend.backend import LlamaCppBackend
-from model.llamacpp_backend.context import CPU_MAX_PASS_ROWS
 from model.llamacpp_backend.gguf_header import read_gguf_header
 
-__all__ = ["CPU_MAX_PASS_ROWS", "LlamaCppBackend", "read_gguf_header"]
+__all__ = ["LlamaCppBackend", "read_gguf_header"]

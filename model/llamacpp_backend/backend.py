@@ -30,18 +30,18 @@ from model.errors import (
     OutOfMemoryError,
 )
 from model.llamacpp_backend.context import (
-    CPU_MAX_PASS_ROWS,
     context_options,
     runs_on_cpu,
     splits_attention,
     without_repacking,
 )
 from model.llamacpp_backend.engine import Cancelled, counting_llama_class, decode_rows
-from model.llamacpp_backend.exactness import rows_match_one_token_passes
+from model.llamacpp_backend.exactness import probe
 from model.llamacpp_backend.gguf_header import read_gguf_header
 from model.llamacpp_backend.speculative_loop import speculative_tokens
 from model.llamacpp_backend.stderr_capture import MutedThreadStream
 from model.llamacpp_backend.vocab import Vocabulary
+from model.pass_costs import PassCosts
 from model.presets import family_from_chat_template
 from model.speculative import DraftConfig, PromptLookup, gpu_draft_config
 
@@ -74,6 +74,10 @@ class LlamaCppBackend(Backend):
         # Whether a verification pass was seen to compute its rows bit for bit as
         # one-token passes do (checked at load); drafts are exact only then.
         self.exact_drafts = False
+        # From the load-time probe: the widest pass whose rows are exact (1: none), and
+        # what passes cost here (None: not measured), refreshed by the passes that run.
+        self.widest_exact_pass = 1
+        self.pass_costs: PassCosts | None = None
         self.draft_config = draft_config or DraftConfig()
         self._llm: Any = None
         self._llama_cpp: Any = None
@@ -122,10 +126,18 @@ class LlamaCppBackend(Backend):
         self._llama_cpp = llama_cpp
         self._vocab = Vocabulary(llm, llama_cpp)
         self.exact_drafts = False
+        self.widest_exact_pass, self.pass_costs = 1, None
         if self.speculative:
+            report(LoadProgress("loading", "measuring speculative passes on this machine",
+                                0.9))
+            probed = probe(llm, self._tokenize, self._decode_rows)
+            if probed is not None:
+                self.widest_exact_pass, self.pass_costs = probed.widest_exact, probed.costs
+                logger.info("%s: passes exact up to %d rows; cost in one-row passes: %s",
+                            self.model_path.name, probed.widest_exact, probed.costs.describe())
             if splits_attention(options):
                 why = "its head size is not a multiple of 32 (see context_options)"
-            elif not rows_match_one_token_passes(llm, self._tokenize, self._decode_rows):
+            elif self.widest_exact_pass < 2:
                 why = "this llama.cpp build rounds a several-token pass differently here"
             else:
                 self.exact_drafts = True
@@ -232,17 +244,24 @@ class LlamaCppBackend(Backend):
             return None
         assert request.draft_source is not None
         source = self._vocabulary().tokenize_plain(request.draft_source)
-        return PromptLookup(source, prompt_tokens, self._draft_config_for_device())
+        config = self._draft_config_for_device()
+        if not request.exact_drafts:  # "always": widths past the exact ones are allowed
+            config = dataclasses.replace(config, k_max=self.draft_config.k_max)
+        costs = self.pass_costs
+        return PromptLookup(source, prompt_tokens, config,
+                            costs.relative if costs is not None else None)
 
     def _draft_config_for_device(self) -> DraftConfig:
-        """Longer drafts on a GPU; on a CPU, passes stay under the tiled kernels' row
-        count (see context.CPU_MAX_PASS_ROWS)."""
+        """Passes no wider than the probe found exact, for requests that want exact
+        drafts (ggml's CPU kernels change at some batch size); without a measurement of
+        pass costs, longer drafts on a GPU."""
         config = self.draft_config
-        if self._on_cpu():
-            return dataclasses.replace(
-                config, k_max=min(config.k_max, CPU_MAX_PASS_ROWS - 1), even_widths=True
-            )
-        return gpu_draft_config(config)
+        if self.exact_drafts:
+            config = dataclasses.replace(
+                config, k_max=min(config.k_max, self.widest_exact_pass - 1))
+        if self.pass_costs is None and not self._on_cpu():
+            config = gpu_draft_config(config)
+        return config
 
     def _generate(
         self, request: GenerationRequest, cancel: threading.Event, stats: GenerationStats
@@ -262,7 +281,8 @@ class LlamaCppBackend(Backend):
         sampler: Generator[int, Any, None]
         if lookup is not None:
             sampler = speculative_tokens(
-                llm, self._llama_cpp, tokens, budget, lookup, stats, self._decode_rows
+                llm, self._llama_cpp, tokens, budget, lookup, stats, self._decode_rows,
+                self.pass_costs,
             )
         else:
             if request.temperature > 0 and request.seed is not None:

@@ -12,13 +12,6 @@ import multiprocessing
 from collections.abc import Iterator
 from typing import Any
 
-# ggml's CPU backend switches its quantised matrix kernels to tiled ones from 8 rows
-# (ggml-cpu/tiled: ggml_tiled_min_batch), and those round differently from the one-row
-# kernels. Verification passes stay below that on a CPU, so a drafted row is computed as
-# plain decoding computes it; 6 rather than 7, as even widths suit llamafile's sgemm (see
-# DraftConfig.even_widths: on Gemma 3 270M a 7-row pass costs 3.47 one-row passes, a
-# 6-row pass 2.52).
-CPU_MAX_PASS_ROWS = 6
 # ggml type id of Q8_0, for the V cache (see context_options).
 _GGML_TYPE_Q8_0 = 8
 

@@ -1,5 +1,7 @@
-"""The load-time check that speculative drafts are exact on this model, build and device,
-rather than assumed: another GGUF type, a GPU or a new llama.cpp may round differently."""
+"""The load-time probe of speculative passes on this model, build and device: the widest
+pass computed row for row as one-row passes compute it (another GGUF type, a GPU or a new
+llama.cpp may round differently, and ggml's CPU kernels change with the batch size), and
+what each width costs here."""
 
 from __future__ import annotations
 
@@ -8,27 +10,32 @@ from collections.abc import Callable
 from typing import Any
 
 from model.llamacpp_backend.speculative_loop import DecodeRows
-from model.speculative import PROBE_TEXT, wide_pass_matches
+from model.pass_costs import PROBE_TEXT, ProbeResult, probe_passes
 
 logger = logging.getLogger(__name__)
 
 
-def rows_match_one_token_passes(
-    llm: Any, tokenize: Callable[[str], list[int]], decode_rows: DecodeRows
-) -> bool:
-    """Evaluate a probe one token at a time and in one pass; compare the logits."""
+def probe(llm: Any, tokenize: Callable[[str], list[int]], decode_rows: DecodeRows
+          ) -> ProbeResult | None:
+    """Widest exact width and pass costs; None when the probe itself failed."""
 
     def restart(head: list[int]) -> None:
         llm.reset()
         llm.eval(head)
 
+    def crop(n_past: int) -> None:
+        if n_past < llm.n_tokens:
+            llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
+        llm.n_tokens = n_past
+
     try:
-        return wide_pass_matches(
-            tokenize(PROBE_TEXT), restart,
-            lambda step: decode_rows(step, llm.n_tokens).copy(),
+        tokens = tokenize(PROBE_TEXT * 4)
+        return probe_passes(
+            tokens, restart=restart, crop=crop,
+            rows=lambda step: decode_rows(step, llm.n_tokens).copy(),
         )
     except Exception as err:  # a failed probe must not fail the load
-        logger.warning("speculative exactness check failed: %s", err)
-        return False
+        logger.warning("speculative pass probe failed: %s", err)
+        return None
     finally:
         llm.reset()

@@ -169,3 +169,40 @@ def _parse_header(path: Path, data: mmap.mmap, size: int) -> dict[str, Any]:
     return metadata
 
 
+
+
+TOKENS_KEY = "tokenizer.ggml.tokens"
+
+
+def gguf_tokens_present(path: Path, wanted: tuple[str, ...]) -> set[str]:
+    """Which of `wanted` are tokens of the file's vocabulary (e.g. the fill-in-the-middle
+    tokens), without loading the model. Call after read_gguf_header validated the file."""
+    targets = {w.encode("utf-8") for w in wanted}
+    lengths = {len(t) for t in targets}
+    found: set[bytes] = set()
+    with path.open("rb") as handle:
+        data = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    try:
+        reader = _HeaderReader(data)
+        reader.pos = 16  # magic, version, tensor count
+        try:
+            for _ in range(reader.unpack("<Q")):
+                key, vtype = reader.string(), reader.unpack("<I")
+                if key != TOKENS_KEY or vtype != _ARRAY:
+                    reader.value(vtype)
+                    continue
+                item_type, count = reader.unpack("<I"), reader.unpack("<Q")
+                if item_type != _STRING:
+                    break
+                for _ in range(count):
+                    length = reader.unpack("<Q")
+                    if length in lengths:
+                        found.add(bytes(data[reader.pos : reader.pos + length]))
+                    reader.pos += length
+                break
+        except _GGUFCorrupt as err:
+            raise ModelFileError(
+                f"{path} is truncated or corrupt ({err}); download it again.") from err
+    finally:
+        data.close()
+    return {t.decode("utf-8") for t in found & targets}

@@ -8,10 +8,12 @@ adapts the draft length (model/speculative.py) and verifies in one pass per draf
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Generator
 from typing import Any
 
 from model.base import GenerationStats
+from model.pass_costs import PassCosts
 from model.speculative import PromptLookup, verify_greedy
 
 # decode_rows(step, n_past): the logits of every row of one pass (see engine.decode_rows).
@@ -26,6 +28,7 @@ def speculative_tokens(
     lookup: PromptLookup,
     stats: GenerationStats,
     decode_rows: DecodeRows,
+    costs: PassCosts | None = None,
 ) -> Generator[int, Any, None]:
     """Greedy tokens, several per forward pass when the drafts are right.
 
@@ -33,7 +36,8 @@ def speculative_tokens(
     longest draft prefix the argmax agrees with plus the model's own token at the first
     disagreement (exactly plain greedy decoding's tokens), and removes the rejected
     positions from the KV cache. `llm.input_ids`/`n_tokens` are kept in step with the
-    cache so the next request's prefix reuse works either way.
+    cache so the next request's prefix reuse works either way. Every pass is timed into
+    `costs`, so the draft policy follows this machine's speed as it drifts.
     """
     import numpy as np  # a dependency of llama-cpp-python, so present here
 
@@ -60,7 +64,10 @@ def speculative_tokens(
         # Draft no further than the answer's budget and the context allow.
         room = min(budget - produced, n_ctx - n_past) - 1
         draft = lookup.draft(room) if room > 0 else []
+        began = time.perf_counter()
         logits = decode_rows([last, *draft], n_past)
+        if costs is not None:
+            costs.observe(len(draft) + 1, time.perf_counter() - began)
         result = verify_greedy(draft, logits.argmax(axis=1).tolist())
         # Keep the cache for `last` and the accepted drafts; the last token is the
         # model's own and is evaluated by the next pass.

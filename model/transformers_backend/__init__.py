@@ -11,7 +11,7 @@ torch and transformers are imported only inside functions, so the language serve
     fast_decode.py       static KV cache + torch.compile'd decode step (CUDA)
     prefix_cache.py      prompt-prefix KV reuse with cancellable chunked prefill
     speculative_loop.py  prompt-lookup draft-and-verify loop (dynamic-cache path)
-    exactness.py         load-time probe: is a wide pass row-for-row a one-token pass?
+    exactness.py         load-time probe: the widest exact pass, and what passes cost
     token_stream.py      token ids → text across the worker thread (streamer, decoder)
 """
 

@@ -13,6 +13,7 @@ Choices that matter (the pieces are in the modules beside this one):
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import logging
 import queue
 import threading
@@ -30,10 +31,11 @@ from model.base import (
     token_budget,
 )
 from model.errors import GenerationError, ModelError, ModelLoadError, OutOfMemoryError
+from model.pass_costs import PassCosts
 from model.presets import Preset, family_from_chat_template
 from model.queue_reader import QueueReader
 from model.speculative import DraftConfig, PromptLookup, gpu_draft_config
-from model.transformers_backend.exactness import rows_match_one_token_passes
+from model.transformers_backend.exactness import probe
 from model.transformers_backend.fast_decode import disable_fast_decode, enable_fast_decode
 from model.transformers_backend.memory import free_cuda_memory, is_oom
 from model.transformers_backend.prefix_cache import (
@@ -77,8 +79,11 @@ class TransformersBackend(Backend):
         self.speculative = speculative
         self.draft_config = draft_config or DraftConfig()
         # Whether a verification pass computes its rows bit for bit as one-token passes
-        # do (checked at load); drafts are exact only then.
+        # do (checked at load); drafts are exact only then, and no wider than the widest
+        # such pass. What passes cost here (None: not measured).
         self.exact_drafts = False
+        self.widest_exact_pass = 1
+        self.pass_costs: PassCosts | None = None
         self.n_ctx = n_ctx
         self.device = device  # "auto" | "cuda" | "cpu"
         self._model: Any = None
@@ -134,8 +139,12 @@ class TransformersBackend(Backend):
         elif self.fast_decode and not cuda:
             log.info("fast_decode needs CUDA; decoding on the CPU the default way")
         self.exact_drafts = False
+        self.widest_exact_pass, self.pass_costs = 1, None
         if self.speculative and self._reuse_active():
-            self.exact_drafts = rows_match_one_token_passes(model, self._encode)
+            probed = probe(model, self._encode)
+            if probed is not None:
+                self.widest_exact_pass, self.pass_costs = probed.widest_exact, probed.costs
+            self.exact_drafts = self.widest_exact_pass >= 2
             if not self.exact_drafts:
                 log.warning(
                     "%s on %s rounds a several-token pass differently from a one-token "
@@ -238,7 +247,7 @@ class TransformersBackend(Backend):
                     speculative_ids(
                         self._model, self._prefix, ids, budget=budget,
                         batch=self.prefill_batch, lookup=lookup, eos_ids=self._eos_ids,
-                        stopped=stopped, sink=sink, stats=stats,
+                        stopped=stopped, sink=sink, stats=stats, costs=self.pass_costs,
                     )
                 return
             streamer, criteria = streamer_and_criteria(sink, cancel, halt)
@@ -297,9 +306,15 @@ class TransformersBackend(Backend):
         source = list(
             self._tokenizer(request.draft_source, add_special_tokens=False)["input_ids"]
         )
-        config = gpu_draft_config(self.draft_config) if self._device == "cuda" else (
-            self.draft_config)
-        return PromptLookup(source, prompt_ids, config)
+        config = self.draft_config
+        if request.exact_drafts:
+            config = dataclasses.replace(config, k_max=min(config.k_max,
+                                                           self.widest_exact_pass - 1))
+        if self.pass_costs is None and self._device == "cuda":
+            config = gpu_draft_config(config)
+        costs = self.pass_costs
+        return PromptLookup(source, prompt_ids, config,
+                            costs.relative if costs is not None else None)
 
     def _generate(
         self, request: GenerationRequest, cancel: threading.Event, stats: GenerationStats

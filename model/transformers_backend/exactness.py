@@ -1,5 +1,6 @@
-"""The load-time check that speculative drafts are exact on this model and device: torch
-picks kernels by batch size (gemv vs gemm), so it is checked rather than assumed."""
+"""The load-time probe of speculative passes on this model and device: torch picks
+kernels by batch size (gemv vs gemm), so the widest pass whose rows are computed as
+one-row passes compute them is found rather than assumed, and each width is timed."""
 
 from __future__ import annotations
 
@@ -7,15 +8,14 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from model.speculative import PROBE_TEXT, wide_pass_matches
-from model.transformers_backend.prefix_cache import cache_keyword
+from model.pass_costs import PROBE_TEXT, ProbeResult, probe_passes
+from model.transformers_backend.prefix_cache import cache_keyword, crop
 
 log = logging.getLogger(__name__)
 
 
-def rows_match_one_token_passes(model: Any, encode: Callable[[str], list[int]]) -> bool:
-    """Evaluate a probe one token at a time and in one pass; compare the logits
-    (worker thread). What drafting relies on, checked on this model and device."""
+def probe(model: Any, encode: Callable[[str], list[int]]) -> ProbeResult | None:
+    """Widest exact width and pass costs (worker thread); None when the probe failed."""
     import torch
     from transformers import DynamicCache
 
@@ -33,7 +33,8 @@ def rows_match_one_token_passes(model: Any, encode: Callable[[str], list[int]]) 
 
     try:
         with torch.inference_mode():
-            return wide_pass_matches(encode(PROBE_TEXT), restart, rows)
+            return probe_passes(encode(PROBE_TEXT * 4), restart=restart, rows=rows,
+                                crop=lambda n_past: crop(cache[0], n_past))
     except Exception as err:  # a failed probe must not fail the load
-        log.warning("speculative exactness check failed: %s", err)
-        return False
+        log.warning("speculative pass probe failed: %s", err)
+        return None

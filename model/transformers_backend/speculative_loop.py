@@ -14,10 +14,12 @@ of varying width is future work.
 from __future__ import annotations
 
 import queue
+import time
 from collections.abc import Callable
 from typing import Any
 
 from model.base import GenerationStats
+from model.pass_costs import PassCosts
 from model.speculative import PromptLookup, verify_greedy
 from model.transformers_backend.prefix_cache import PrefixCache, cache_keyword, crop
 from model.transformers_backend.token_stream import Accepted
@@ -35,6 +37,7 @@ def speculative_ids(
     stopped: Callable[[], bool],
     sink: queue.Queue[Any],
     stats: GenerationStats | None,
+    costs: PassCosts | None = None,
 ) -> None:
     """Greedy tokens, several per forward pass when the drafts are right (worker
     thread, inference mode, dynamic cache).
@@ -67,8 +70,11 @@ def speculative_ids(
             room = budget - len(generated) - 1  # the pass's own token needs one
             draft = lookup.draft(room) if room > 0 else []
             step = torch.tensor([[last, *draft]], dtype=torch.long, device=device)
+            began = time.perf_counter()
             out = model(input_ids=step, use_cache=True, **cache)
             result = verify_greedy(draft, out.logits[0].argmax(-1).tolist())
+            if costs is not None:  # (the argmax synchronises a GPU: the pass is done)
+                costs.observe(len(draft) + 1, time.perf_counter() - began)
             # Keep `last` and the accepted drafts; the pass's own token is evaluated by
             # the next pass.
             crop(kv, pos + len(result.tokens))

@@ -54,7 +54,8 @@ def test_load_reports_progress_and_model_info(tiny_model: TinyModel) -> None:
     seen: list[LoadProgress] = []
     llm = LlamaCppBackend(str(tiny_model.gguf_path))
     info = llm.load(seen.append)
-    assert [p.stage for p in seen] == ["loading", "ready"]
+    assert [p.stage for p in seen] == ["loading", "loading", "ready"]
+    assert "measuring speculative passes" in seen[1].message  # the load-time probe
     assert info.name == "tiny-starcoder2-instruct"
     assert info.context_length == 4096
     assert info.prompt_family == "starcoder2-instruct"

@@ -92,12 +92,13 @@ def test_default_requests_draft_only_where_the_check_passed(
     pieces, stats = run(spec, PROMPT, max_tokens=40, draft_source=expected, exact_drafts=True)
     assert "".join(pieces) == expected
     assert (stats.drafted_tokens > 0) == spec.exact_drafts
-    checked, spec.exact_drafts = spec.exact_drafts, True  # as on a device that passed
+    checked = spec.exact_drafts, spec.widest_exact_pass
+    spec.exact_drafts, spec.widest_exact_pass = True, 8  # as on a device that passed
     try:
         _, stats = run(spec, PROMPT, max_tokens=40, draft_source=expected, exact_drafts=True)
         assert stats.accepted_draft_tokens > 0
     finally:
-        spec.exact_drafts = checked
+        spec.exact_drafts, spec.widest_exact_pass = checked
 
 
 def test_copying_accepts_drafts(spec: TransformersBackend, plain: TransformersBackend) -> None:

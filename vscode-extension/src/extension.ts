@@ -9,12 +9,14 @@ import { Commands } from './commands';
 import type { EditOutcome } from './commands/edit';
 import type { ExplainOutcome } from './commands/explain';
 import { CommandArgs, SUPPORTED_SCHEMES } from './commands/target';
+import { DoctorFlow } from './doctor';
 import { InstructionHistory } from './history';
 import { PreviewManager } from './preview';
 import { CMD_EDIT, CMD_EXPLAIN, CMD_GENERATE, NOTIFY_STATUS, REQ_LOAD, REQ_STATUS, StatusParams, parseStatus } from './protocol';
 import { CMD_ACCEPT_CHANGE, CMD_REJECT_CHANGE, CTX_REVIEW_ACTIVE, ReviewManager, migratePreviewSetting, previewMode } from './review';
-import { ServerCommand, findServer, nodeDeps } from './server';
+import { FindResult, ServerCommand, findServer, nodeDeps } from './server';
 import { SECTION, classifyChange, redacted, runningServerSettings, serverSettings } from './settings';
+import { SetupArgs, SetupFlow } from './setup/flow';
 import { ClientState, StatusBar } from './status';
 
 export const EXTENSION_ID = 'starcoder-lsp.starcoder-lsp';
@@ -63,6 +65,7 @@ class Server implements vscode.Disposable {
   private launched: Record<string, unknown> = {};
   private readonly disposables: vscode.Disposable[] = [];
   commands!: Commands;
+  setup!: SetupFlow;
 
   constructor(
     readonly output: vscode.LogOutputChannel,
@@ -91,22 +94,14 @@ class Server implements vscode.Disposable {
     }
     this.status.set('starting');
     const cfg = config();
-    const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
-    const found = await findServer(
-      {
-        path: cfg.get<string>('server.path'),
-        python: cfg.get<string>('server.python'),
-        args: cfg.get<string[]>('server.args') ?? [],
-        workspaceFolder: folder,
-      },
-      nodeDeps(pythonExtensionInterpreter),
-    );
+    const found = await this.find();
     for (const note of found.notes) this.output.info(note);
     if (!found.ok) {
       this.found = undefined;
       this.status.set('missing');
       this.output.error(found.message);
-      this.showMissing(found.message);
+      if (found.reason === 'not-found' && this.setup?.canSetUp) this.setup.offer(() => this.output.show(true));
+      else this.showMissing(found.message);
       return undefined;
     }
     this.found = found.server;
@@ -164,9 +159,10 @@ class Server implements vscode.Disposable {
       this.output.error(`the server did not start: ${err instanceof Error ? err.message : String(err)}`);
       this.status.set('stopped');
       void vscode.window
-        .showErrorMessage(`StarCoder: the language server (${found.server.description}) failed to start. See the output for its log.`, 'Show Output', 'Open Settings')
+        .showErrorMessage(`StarCoder: the language server (${found.server.description}) failed to start. See the output for its log.`, 'Doctor', 'Show Output', 'Open Settings')
         .then((choice) => {
-          if (choice === 'Show Output') this.output.show(true);
+          if (choice === 'Doctor') void vscode.commands.executeCommand('starcoder.doctor');
+          else if (choice === 'Show Output') this.output.show(true);
           else if (choice === 'Open Settings') void vscode.commands.executeCommand('workbench.action.openSettings', 'starcoder.server');
         });
       return undefined;
@@ -185,6 +181,21 @@ class Server implements vscode.Disposable {
       this.status.set({ state: 'idle', message: '' });
     }
     return client;
+  }
+
+  /** The documented search, ending with a finished "Set up StarCoder" environment. */
+  find(): Promise<FindResult> {
+    const cfg = config();
+    return findServer(
+      {
+        path: cfg.get<string>('server.path'),
+        python: cfg.get<string>('server.python'),
+        args: cfg.get<string[]>('server.args') ?? [],
+        workspaceFolder: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath,
+        managed: this.setup?.managedServer(),
+      },
+      nodeDeps(pythonExtensionInterpreter),
+    );
   }
 
   private showMissing(message: string): void {
@@ -264,7 +275,25 @@ export async function activate(context: vscode.ExtensionContext): Promise<StarCo
     },
   });
   server.commands = commands;
-  context.subscriptions.push(output, status, server, previews, reviews, commands);
+  const setup = new SetupFlow({
+    storageDir: context.globalStorageUri?.fsPath,
+    extensionPath: context.extensionPath,
+    output,
+    restartServer: () => server.restart(),
+    stopServer: () => server.stop(),
+    pythonExtensionInterpreter,
+  });
+  server.setup = setup;
+  const doctor = new DoctorFlow({
+    client: () => server.client(),
+    serverCommand: () => server.command,
+    find: () => server.find(),
+    settings: () => serverSettings((key) => config().get(key)),
+    serverEnv: () => config().get<Record<string, string>>('server.env') ?? {},
+    setup,
+    log: (message) => output.info(message),
+  });
+  context.subscriptions.push(output, status, server, previews, reviews, commands, doctor);
   void migratePreviewSetting(config()).then((changed) => changed.forEach((note) => output.info(`migrated the ${note}`)));
   const chat = registerChat(context, commands.host, commands);
 
@@ -289,6 +318,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<StarCo
   register('starcoder.restartServer', () => server.restart());
   register('starcoder.openSettings', () => vscode.commands.executeCommand('workbench.action.openSettings', '@ext:starcoder-lsp.starcoder-lsp'));
   register('starcoder.clearHistory', () => history.clear());
+  register('starcoder.setup', (args?: SetupArgs) => setup.run(argsOrEmpty(args) as SetupArgs));
+  register('starcoder.doctor', () => doctor.run());
   register('starcoder.loadModel', async () => {
     const client = await server.client();
     if (!client) return undefined;
@@ -307,7 +338,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<StarCo
       { label: '$(debug-restart) Restart Server', command: 'starcoder.restartServer' },
       { label: '$(cloud-download) Load Model Now', command: 'starcoder.loadModel' },
       { label: '$(settings-gear) Open Settings', command: 'starcoder.openSettings' },
+      { label: '$(pulse) Doctor', command: 'starcoder.doctor' },
     ];
+    if (status.state === 'missing' || status.state === 'stopped') items.unshift({ label: '$(tools) Set up StarCoder', command: 'starcoder.setup' });
     if (commands.isGenerating) items.unshift({ label: '$(stop-circle) Cancel Generation', command: 'starcoder.cancelGeneration' });
     const choice = await vscode.window.showQuickPick(items, { title: 'StarCoder' });
     if (choice) await vscode.commands.executeCommand(choice.command);
@@ -333,6 +366,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<StarCo
   void vscode.commands.executeCommand('setContext', 'starcoder.generating', false);
   // Start the server now so the status bar shows the model's state; commands also start it.
   void server.client();
+  // A newer server in this .vsix than the set-up installed: offer the upgrade.
+  void setup.checkUpgrade();
 
   return {
     client: () => server.client(),

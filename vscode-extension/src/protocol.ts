@@ -18,6 +18,8 @@ export const REQ_EDIT = 'starcoder/edit';
 export const REQ_EXPLAIN = 'starcoder/explain';
 export const REQ_STATUS = 'starcoder/getStatus';
 export const REQ_LOAD = 'starcoder/loadModel';
+/** -> DoctorResult: the doctor's checks for the server's current settings. */
+export const REQ_DOCTOR = 'starcoder/doctor';
 // StarCoder Chat (payloads in chat/protocol.ts).
 export const REQ_CHAT = 'starcoder/chat';
 export const REQ_CHAT_CONTEXT = 'starcoder/chatContext';
@@ -287,4 +289,37 @@ export function parseStatus(value: unknown): StatusParams | undefined {
 export function progressText(value: unknown): string | undefined {
   if (!isObj(value) || value.validation !== undefined) return undefined;
   return typeof value.message === 'string' ? value.message : undefined;
+}
+
+/** One check of `starcoder/doctor`: status ok | fail | warn | skip. */
+export interface DoctorCheck {
+  name: string;
+  status: 'ok' | 'fail' | 'warn' | 'skip';
+  detail: string;
+  fix: string;
+}
+
+export interface DoctorResult {
+  ok: boolean;
+  summary: string;
+  markdown: string;
+  checks: DoctorCheck[];
+}
+
+export function parseDoctorResult(value: unknown): DoctorResult {
+  if (!isObj(value) || typeof value.markdown !== 'string' || typeof value.ok !== 'boolean') {
+    throw new ProtocolError('starcoder/doctor must return {ok, markdown, checks}');
+  }
+  const checks = Array.isArray(value.checks) ? value.checks.filter(isObj) : [];
+  return {
+    ok: value.ok,
+    summary: typeof value.summary === 'string' ? value.summary : '',
+    markdown: value.markdown,
+    checks: checks.map((c) => ({
+      name: String(c.name ?? ''),
+      status: (['ok', 'fail', 'warn', 'skip'].includes(String(c.status)) ? c.status : 'fail') as DoctorCheck['status'],
+      detail: String(c.detail ?? ''),
+      fix: String(c.fix ?? ''),
+    })),
+  };
 }

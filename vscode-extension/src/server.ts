@@ -6,7 +6,8 @@
  *  2. `python -m lsp_server` with the `starcoder.server.python` interpreter, or else with the
  *     interpreter selected in the Python extension when it is installed (only when that
  *     interpreter can import `lsp_server`);
- *  3. `starcoder-lsp` on PATH.
+ *  3. `starcoder-lsp` on PATH;
+ *  4. the server that "Set up StarCoder" installed in the extension's own environment.
  */
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -19,7 +20,7 @@ export const INSTALL_HINT =
   'then set starcoder.server.path to the starcoder-lsp program, or starcoder.server.python ' +
   'to the Python interpreter it was installed into.';
 
-export type ServerSource = 'setting' | 'python-setting' | 'python-extension' | 'path';
+export type ServerSource = 'setting' | 'python-setting' | 'python-extension' | 'path' | 'setup';
 
 export interface ServerCommand {
   command: string;
@@ -35,6 +36,8 @@ export interface LaunchConfig {
   args?: string[];
   /** Workspace folder used to expand `${workspaceFolder}` in paths. */
   workspaceFolder?: string;
+  /** The `starcoder-lsp` of a finished "Set up StarCoder", if any. */
+  managed?: string;
 }
 
 export interface FindDeps {
@@ -51,7 +54,8 @@ export interface FindDeps {
 
 export type FindResult =
   | { ok: true; server: ServerCommand; notes: string[] }
-  | { ok: false; message: string; notes: string[] };
+  /** `setting`: starcoder.server.path is wrong; `not-found`: nothing anywhere (offer the set-up). */
+  | { ok: false; message: string; notes: string[]; reason: 'setting' | 'not-found' };
 
 /** Expands `~` and `${workspaceFolder}`/`${userHome}`/`${env:NAME}` in a configured path. */
 export function expandPath(
@@ -111,6 +115,7 @@ export async function findServer(config: LaunchConfig, deps: FindDeps): Promise<
         (resolved && deps.exists(resolved) ? 'is not executable.' : 'does not exist.') +
         ' Fix the setting or clear it to search for the server.',
       notes,
+      reason: 'setting',
     };
   }
 
@@ -149,23 +154,36 @@ export async function findServer(config: LaunchConfig, deps: FindDeps): Promise<
     };
   }
   notes.push(`${SERVER_PROGRAM} is not on PATH`);
-  return { ok: false, message: `The StarCoder language server was not found. ${INSTALL_HINT}`, notes };
+
+  // 4. the set-up environment
+  if (config.managed && deps.isExecutable(config.managed)) {
+    return {
+      ok: true,
+      server: { command: config.managed, args: ['--stdio', ...extra], source: 'setup', description: `${config.managed} (Set up StarCoder)` },
+      notes,
+    };
+  }
+  notes.push('no server was set up by Set up StarCoder');
+  return { ok: false, message: `The StarCoder language server was not found. ${INSTALL_HINT}`, notes, reason: 'not-found' };
+}
+
+/** A file this process may run. */
+export function isExecutable(file: string): boolean {
+  try {
+    const st = fs.statSync(file);
+    if (!st.isFile()) return false;
+    if (process.platform === 'win32') return true;
+    fs.accessSync(file, fs.constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Dependencies backed by the real file system and processes. */
 export function nodeDeps(pythonExtensionInterpreter: () => Promise<string | undefined>): FindDeps {
   return {
-    isExecutable(file) {
-      try {
-        const st = fs.statSync(file);
-        if (!st.isFile()) return false;
-        if (process.platform === 'win32') return true;
-        fs.accessSync(file, fs.constants.X_OK);
-        return true;
-      } catch {
-        return false;
-      }
-    },
+    isExecutable,
     exists: (file) => fs.existsSync(file),
     canImport: (python) =>
       new Promise((resolve) => {

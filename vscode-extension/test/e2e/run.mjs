@@ -9,8 +9,10 @@
 //     palette -> "StarCoder: Edit Selection…" -> instruction -> the inline review's Accept
 //     code lens; checks the file changed and saves test-results/smoke.png; then Explain
 //     Selection opens as a chat, and the conversation survives a window reload.
+//  3. --setup-flow (only when asked): the first run without a server, "Set up StarCoder"
+//     to the end, an edit, the doctor (see setup-flow.mjs).
 //
-// Usage: node test/e2e/run.mjs [--skip-build] [--suite-only] [--smoke-only] [--keep]
+// Usage: node test/e2e/run.mjs [--skip-build] [--suite-only] [--smoke-only] [--setup-flow] [--keep]
 // Env:   STARCODER_LSP_SERVER  server program (default <repo>/.venv/bin/starcoder-lsp)
 //        STARCODER_TEST_MODEL  GGUF model (default: the tiny test model, built with
 //                              <repo>/.venv/bin/python -m tests.fixtures.tiny_model)
@@ -23,7 +25,8 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { serveRequests } from './ui.mjs';
+import { runSetupFlow } from './setup-flow.mjs';
+import { runFromPalette, serveRequests } from './ui.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const REPO = path.resolve(ROOT, '..');
@@ -179,7 +182,7 @@ for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
   });
 }
 
-async function startCodeServer(codeServer, { home, userData, extDir, logFile }) {
+async function startCodeServer(codeServer, { home, userData, extDir, logFile, env = {} }) {
   const port = await freePort();
   const args = [
     '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--disable-telemetry', '--disable-update-check',
@@ -187,7 +190,8 @@ async function startCodeServer(codeServer, { home, userData, extDir, logFile }) 
   ];
   log('starting code-server on port', port);
   const out = fs.openSync(logFile, 'a');
-  const child = spawn(codeServer, args, { env: serverEnv(home), stdio: ['ignore', out, out], detached: true });
+  const childEnv = Object.fromEntries(Object.entries({ ...serverEnv(home), ...env }).filter(([, v]) => v !== undefined));
+  const child = spawn(codeServer, args, { env: childEnv, stdio: ['ignore', out, out], detached: true });
   started.add(child.pid);
   child.on('exit', (code, signal) => log(`code-server exited (${code ?? signal})`));
   await waitFor('code-server to listen', async () => {
@@ -343,11 +347,7 @@ async function runSmoke(codeServer, tmp, server, model, vsix) {
     await page.keyboard.press('Shift+ArrowDown');
     await page.keyboard.press('Shift+ArrowDown');
     // Command palette -> "StarCoder: Edit Selection…"
-    const quickInput = page.locator('.quick-input-widget');
-    await openPalette(page, quickInput);
-    await page.keyboard.type('StarCoder: Edit Selection');
-    await quickInput.locator('.monaco-list-row', { hasText: 'Edit Selection' }).first().waitFor({ timeout: 10_000 });
-    await page.keyboard.press('Enter');
+    const quickInput = await runFromPalette(page, 'StarCoder: Edit Selection', (m) => log(`smoke: ${m}`));
     // The instruction box (remembers recent instructions).
     await quickInput.locator('.quick-input-title', { hasText: 'StarCoder' }).waitFor({ timeout: 10_000 }).catch(() => undefined);
     await page.keyboard.type('add a docstring');
@@ -384,11 +384,7 @@ async function runSmoke(codeServer, tmp, server, model, vsix) {
     log('smoke: the instruction box remembers "add a docstring"');
     // Explain Selection: the answer is the first turn of a chat in the StarCoder view.
     await editor.locator('.view-line', { hasText: 'def perimeter' }).click();
-    await page.keyboard.press('F1');
-    await quickInput.waitFor({ state: 'visible', timeout: 10_000 });
-    await page.keyboard.type('StarCoder: Explain Selection');
-    await quickInput.locator('.monaco-list-row', { hasText: 'Explain Selection' }).first().waitFor({ timeout: 10_000 });
-    await page.keyboard.press('Enter');
+    await runFromPalette(page, 'StarCoder: Explain Selection', (m) => log(`smoke: ${m}`));
     const explained = await chatTurns(page, (turns) => turns.length >= 2 && turns[1].text.length > 0 && !turns[1].streaming, 120_000);
     await sleep(500);
     await page.screenshot({ path: path.join(RESULTS, 'smoke-chat-explain.png') });
@@ -397,10 +393,7 @@ async function runSmoke(codeServer, tmp, server, model, vsix) {
     await page.reload();
     await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
     await page.locator('.statusbar-item', { hasText: 'StarCoder' }).first().waitFor({ timeout: 60_000 });
-    await openPalette(page, quickInput);
-    await page.keyboard.type('StarCoder: Open Chat');
-    await quickInput.locator('.monaco-list-row', { hasText: 'Open Chat' }).first().waitFor({ timeout: 10_000 });
-    await page.keyboard.press('Enter');
+    await runFromPalette(page, 'StarCoder: Open Chat', (m) => log(`smoke: ${m}`));
     const restored = await chatTurns(page, (turns) => turns.length >= 2, 60_000);
     if (restored[1].text !== explained[1].text) throw new Error('the conversation did not survive the reload');
     await page.screenshot({ path: path.join(RESULTS, 'smoke-chat-after-reload.png') });
@@ -414,19 +407,6 @@ async function runSmoke(codeServer, tmp, server, model, vsix) {
   }
   if (!fs.existsSync(shot)) throw new Error('no screenshot');
   return shot;
-}
-
-/** F1, again if the first press was lost (seen in code-server). */
-async function openPalette(page, quickInput) {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    await page.keyboard.press('F1');
-    try {
-      await quickInput.waitFor({ state: 'visible', timeout: 5_000 });
-      return;
-    } catch {
-      log('smoke: command palette did not open, retrying');
-    }
-  }
 }
 
 /** The chat view's turns as its page shows them, once `ready(turns)` holds. */
@@ -458,7 +438,8 @@ async function main() {
   fs.rmSync(RESULTS, { recursive: true, force: true });
   fs.mkdirSync(RESULTS, { recursive: true });
   const codeServer = run('bash', [path.join(ROOT, 'scripts', 'install-code-server.sh')]).trim().split('\n').pop();
-  const server = findServer();
+  const setupFlow = argv.has('--setup-flow');
+  const server = setupFlow ? undefined : findServer();
   const model = findModel();
   log('server:', server);
   log('model:', model);
@@ -473,12 +454,22 @@ async function main() {
   let failed = 0;
   let passed = 0;
   try {
-    if (!argv.has('--smoke-only')) {
+    if (setupFlow) {
+      try {
+        const timings = await runSetupFlow({ codeServer, tmp, vsix, model, log, sleep, waitFor, run, RESULTS, makeUserData, serverEnv, startCodeServer, launchBrowser, watchPage });
+        passed += 1;
+        log(`PASS first run: Set up StarCoder -> edit -> doctor ${JSON.stringify(timings)}`);
+      } catch (err) {
+        failed += 1;
+        log('FAIL first run (Set up StarCoder):', err?.stack ?? err);
+        log('code-server log tail:\n' + tail(path.join(RESULTS, 'code-server-setup.log')));
+      }
+    } else if (!argv.has('--smoke-only')) {
       const summary = await runSuite(codeServer, tmp, server, model);
       passed += summary.passed;
       failed += summary.failed;
     }
-    if (!argv.has('--suite-only')) {
+    if (!setupFlow && !argv.has('--suite-only')) {
       try {
         await runSmoke(codeServer, tmp, server, model, vsix);
         passed += 1;

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 
@@ -95,6 +96,25 @@ describe('activation', () => {
     await settle();
     expect(mock.executed.some((e) => e.command === 'workbench.action.openSettings' && e.args[0] === 'starcoder.server.path')).toBe(true);
     expect(await vscode.commands.executeCommand('starcoder.editSelection', { instruction: 'x' })).toEqual({ status: 'dismissed' });
+  });
+
+  it('with a server wheel in the .vsix, offers Set up StarCoder instead; the menu has the doctor', async () => {
+    const ctx = context();
+    ctx.extensionPath = mkdtempSync(join(tmpdir(), 'sc-ext-'));
+    mkdirSync(join(ctx.extensionPath, 'server'));
+    writeFileSync(join(ctx.extensionPath, 'server', 'starcoder_lsp-0.1.0-py3-none-any.whl'), '');
+    ctx.globalStorageUri = vscode.Uri.file(mkdtempSync(join(tmpdir(), 'sc-storage-')));
+    await activate(ctx);
+    await settle();
+    expect(mock.messages.filter((m) => m.kind === 'error')).toHaveLength(0);
+    const offer = mock.messages.find((m) => m.items.includes('Set up StarCoder'));
+    expect(offer?.text).toMatch(/not found.*pip install/s);
+    expect(offer?.items).toEqual(['Set up StarCoder', 'Open Setting', 'Show Output']);
+    await vscode.commands.executeCommand('starcoder.showMenu');
+    const labels = mock.shownPicks[0].items.map((i: { label: string }) => i.label);
+    expect(labels[0]).toBe('$(tools) Set up StarCoder');
+    expect(labels).toContain('$(pulse) Doctor');
+    ctx.subscriptions.forEach((d: { dispose(): unknown }) => d.dispose());
   });
 
   it('launches the configured server with the settings and shows its status', async () => {

@@ -283,6 +283,9 @@ export const mock = {
   tabs: [] as { input: unknown }[],
   tabsEmitter: new EventEmitter<{ opened: unknown[]; closed: unknown[]; changed: unknown[] }>(),
   quickPicks: [] as any[],
+  /** showQuickPick calls, and the label it answers with (undefined: dismissed). */
+  shownPicks: [] as { items: any[]; options: any }[],
+  pickAnswer: undefined as string | undefined,
   clipboard: '',
   webviewProviders: new Map<string, any>(),
   activeEditorEmitter: new EventEmitter<any>(),
@@ -309,6 +312,8 @@ export const mock = {
     this.statusItems = [];
     this.tabs = [];
     this.quickPicks = [];
+    this.shownPicks = [];
+    this.pickAnswer = undefined;
     this.clipboard = '';
     this.webviewProviders.clear();
     this.codeLensProviders = [];
@@ -380,6 +385,10 @@ export const window = {
     const editor = new FakeEditor(doc);
     window.activeTextEditor = editor;
     return editor;
+  }),
+  showQuickPick: vi.fn(async (items: any[], options?: any) => {
+    mock.shownPicks.push({ items, options });
+    return items.find((i) => i.label === mock.pickAnswer);
   }),
   createQuickPick: vi.fn(() => {
     const accept = new EventEmitter<void>();
