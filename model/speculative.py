@@ -117,6 +117,13 @@ def rows_match(single: Any, wide: Any) -> bool:
     return bool(single.shape == wide.shape and (single == wide).all())
 
 
+# Exploring while measured costs say not to draft (DraftLength.choose): the first wait in
+# plain steps, the longest (after failed tries), and the acceptance rate hoped for.
+_EXPLORE_FIRST = 16
+_EXPLORE_MAX = 512
+_EXPLORE_P = 0.95
+
+
 class DraftLength:
     """Chooses how many tokens to draft: the k that maximises expected tokens per unit
     of pass cost, ``(1 + p + ... + p^k) / cost(k + 1 rows)``, where p is a running
@@ -125,7 +132,15 @@ class DraftLength:
     a measurement, ``1 + cost_ratio * k``. A k whose pass is measured not to pay is never
     chosen (plain steps, k = 0, are worth 1 token per one-row pass), so the drafter backs
     off to plain steps when drafts keep failing, and p drifts back to its prior while it
-    is not drafting."""
+    is not drafting.
+
+    With measured costs, p alone could keep the drafter from ever drafting: while it does
+    not draft it learns nothing, p sits at its prior, and a wide pass that pays at the
+    acceptance edits really have (copies run at ~90 %) looks as if it never will. So
+    `choose()` explores: after some plain steps it drafts once at the width that would
+    pay at an optimistic p, if any would; the outcome updates p as usual. A failed try
+    doubles the wait before the next (up to `_EXPLORE_MAX` steps), so on text the
+    drafts do not fit the exploring costs a few wide passes in hundreds of steps."""
 
     def __init__(
         self, config: DraftConfig, pass_cost: Callable[[int], float] | None = None
@@ -134,6 +149,9 @@ class DraftLength:
         self.pass_cost = pass_cost
         self._hits = 2.0 * config.p_init  # pseudo-counts: accepted / tried positions
         self._tries = 2.0
+        self._plain_steps = 0  # passes without drafts since the last draft
+        self._explore_after = _EXPLORE_FIRST
+        self._exploring = False
 
     @property
     def p(self) -> float:
@@ -142,9 +160,16 @@ class DraftLength:
     def update(self, drafted: int, accepted: int) -> None:
         decay = 0.7
         if drafted == 0:  # not drafting: forget slowly, so drafting is retried
+            self._plain_steps += 1
+            self._exploring = False
             self._hits = decay * self._hits + (1 - decay) * self.config.p_init
             self._tries = decay * self._tries + (1 - decay)
             return
+        self._plain_steps = 0
+        if self._exploring:
+            self._exploring = False
+            self._explore_after = (_EXPLORE_FIRST if accepted == drafted
+                                   else min(2 * self._explore_after, _EXPLORE_MAX))
         tries = accepted + (1 if accepted < drafted else 0)
         self._hits = decay * self._hits + accepted
         self._tries = decay * self._tries + tries
@@ -157,7 +182,21 @@ class DraftLength:
 
     @property
     def k(self) -> int:
-        p = min(self.p, 0.999)
+        """The best draft length at the current estimate of p."""
+        return self._best_k(self.p)
+
+    def choose(self) -> int:
+        """The draft length for the next pass: `k`, or an exploratory draft (see above)."""
+        best = self.k
+        if best == 0 and self.pass_cost is not None and self._plain_steps >= self._explore_after:
+            hopeful = self._best_k(_EXPLORE_P)
+            if hopeful:
+                self._exploring = True
+                return hopeful
+        return best
+
+    def _best_k(self, p: float) -> int:
+        p = min(p, 0.999)
         best_k, best_rate = 0, 1.0
         expected, power = 1.0, 1.0
         for k in range(1, self.config.k_max + 1):
@@ -238,7 +277,9 @@ class PromptLookup:
 
     def draft(self, limit: int | None = None) -> list[int]:
         """Up to min(limit, adaptive k) tokens likely to come next; [] if no guess."""
-        k = self.length.k if limit is None else min(self.length.k, limit)
+        k = self.length.choose()
+        if limit is not None:
+            k = min(k, limit)
         if k <= 0:
             return []
         start = self._match()

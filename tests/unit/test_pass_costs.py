@@ -107,3 +107,44 @@ def test_probe_finds_the_widest_exact_pass(breaks_at: int | None, widest: int) -
     assert result.widest_exact == widest
     assert set(range(1, 17)) <= set(result.costs.measured)  # every probed width timed
     assert result.costs.max_width == 16
+
+
+def _tiles() -> PassCosts:
+    """Costs as measured on the AMD EPYC for Gemma 270M: a 6-row pass costs 3.58 rows,
+    so drafting pays at the ~90 % acceptance of copies but not at the 0.7 prior."""
+    return PassCosts({1: 1.0, 2: 2.01, 3: 3.53, 4: 2.80, 6: 3.58}, max_width=6)
+
+
+def test_exploring_finds_that_drafts_pay_when_the_prior_says_they_do_not() -> None:
+    length = DraftLength(DraftConfig(k_max=5, p_init=0.7), _tiles().relative)
+    assert length.k == 0 and length.choose() == 0
+    steps = 0
+    while length.choose() == 0:  # plain steps until the first exploratory draft
+        length.update(0, 0)
+        steps += 1
+        assert steps < 100
+    tried = length.choose()
+    assert tried == 5  # the width that pays at a hopeful acceptance rate
+    length.update(tried, tried)  # the drafts were right
+    assert length.k == 5 and length.choose() == 5  # now drafting on its own figures
+
+
+def test_failed_explorations_back_off() -> None:
+    length = DraftLength(DraftConfig(k_max=5, p_init=0.7), _tiles().relative)
+    waits = []
+    for _ in range(4):
+        steps = 0
+        while (k := length.choose()) == 0:
+            length.update(0, 0)
+            steps += 1
+        waits.append(steps)
+        length.update(k, 0)  # the draft was wrong at once
+    assert waits[1] >= 2 * waits[0] - 1 and waits[2] >= 2 * waits[1] - 1, waits
+
+
+def test_nothing_is_explored_where_no_width_can_pay() -> None:
+    linear = PassCosts({w: 0.01 * w for w in range(1, 7)}, max_width=6)
+    length = DraftLength(DraftConfig(k_max=5, p_init=0.7), linear.relative)
+    for _ in range(2000):
+        assert length.choose() == 0
+        length.update(0, 0)
