@@ -137,10 +137,11 @@ class DraftLength:
     With measured costs, p alone could keep the drafter from ever drafting: while it does
     not draft it learns nothing, p sits at its prior, and a wide pass that pays at the
     acceptance edits really have (copies run at ~90 %) looks as if it never will. So
-    `choose()` explores: after some plain steps it drafts once at the width that would
-    pay at an optimistic p, if any would; the outcome updates p as usual. A failed try
-    doubles the wait before the next (up to `_EXPLORE_MAX` steps), so on text the
-    drafts do not fit the exploring costs a few wide passes in hundreds of steps."""
+    `choose()` explores: after some plain steps, where the text is clearly being copied
+    (the longest n-gram matches), it drafts once at the width that would pay at a hopeful
+    p, if any would; the outcome updates p as usual. A try that did not pay for its pass
+    doubles the wait before the next (up to `_EXPLORE_MAX` steps), so where drafts do not
+    fit, exploring costs a few wide passes in hundreds of steps."""
 
     def __init__(
         self, config: DraftConfig, pass_cost: Callable[[int], float] | None = None
@@ -168,7 +169,8 @@ class DraftLength:
         self._plain_steps = 0
         if self._exploring:
             self._exploring = False
-            self._explore_after = (_EXPLORE_FIRST if accepted == drafted
+            paid = accepted + 1 >= self._cost(drafted)  # tokens it gave vs what it cost
+            self._explore_after = (_EXPLORE_FIRST if paid
                                    else min(2 * self._explore_after, _EXPLORE_MAX))
         tries = accepted + (1 if accepted < drafted else 0)
         self._hits = decay * self._hits + accepted
@@ -184,6 +186,11 @@ class DraftLength:
     def k(self) -> int:
         """The best draft length at the current estimate of p."""
         return self._best_k(self.p)
+
+    @property
+    def exploring(self) -> bool:
+        """The length just chosen is an exploratory draft."""
+        return self._exploring
 
     def choose(self) -> int:
         """The draft length for the next pass: `k`, or an exploratory draft (see above)."""
@@ -282,7 +289,9 @@ class PromptLookup:
             k = min(k, limit)
         if k <= 0:
             return []
-        start = self._match()
+        start, matched = self._match()
+        if self.length.exploring and matched < self.config.max_ngram:
+            return []  # explore only where the text is clearly being copied
         if start is None:
             start = self._resync_start()
             k = min(k, self.config.resync)
@@ -295,7 +304,8 @@ class PromptLookup:
         self._cursor = start
         return draft
 
-    def _match(self) -> int | None:
+    def _match(self) -> tuple[int | None, int]:
+        """Where the longest suffix that occurs earlier continues, and its length."""
         cfg = self.config
         total = len(self._tokens)
         for n in range(cfg.max_ngram, cfg.min_ngram - 1, -1):
@@ -308,8 +318,8 @@ class PromptLookup:
             # The suffix's own occurrence (at the very end) has no continuation.
             candidates = positions[:-1] if positions[-1] >= total else positions
             if candidates:
-                return self._choose(candidates)
-        return None
+                return self._choose(candidates), n
+        return None, 0
 
     def _choose(self, candidates: list[int]) -> int:
         cursor = self._cursor
