@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from model.pass_costs import PassCosts, probe_passes, time_passes
-from model.speculative import DraftConfig, DraftLength
+from model.speculative import DraftConfig, DraftLength, PromptLookup
 
 
 def test_relative_costs_interpolate_and_extrapolate() -> None:
@@ -148,3 +148,19 @@ def test_nothing_is_explored_where_no_width_can_pay() -> None:
     for _ in range(2000):
         assert length.choose() == 0
         length.update(0, 0)
+
+
+def test_exploring_drafts_only_where_the_text_is_being_copied() -> None:
+    """An exploratory draft needs the longest n-gram to match (a copy in progress), not
+    a lone token that also occurs somewhere else."""
+    config = DraftConfig(k_max=5, p_init=0.7, max_ngram=4)
+    source = [10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20]
+    weak = PromptLookup(source, [], config, _tiles().relative)
+    strong = PromptLookup(source, [], config, _tiles().relative)
+    weak.observe([99, 98, 97, 12])  # only "12" occurs in the source
+    strong.observe([10, 11, 12, 13])  # the source's first four tokens, in order
+    for lookup in (weak, strong):
+        for _ in range(16):  # plain steps until exploring is due
+            lookup.length.update(0, 0)
+    assert weak.draft(8) == []
+    assert strong.draft(8) == [14, 15, 16, 17, 18]
