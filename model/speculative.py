@@ -150,7 +150,9 @@ class DraftLength:
         self.pass_cost = pass_cost
         self._hits = 2.0 * config.p_init  # pseudo-counts: accepted / tried positions
         self._tries = 2.0
-        self._plain_steps = 0  # passes without drafts since the last draft
+        # Passes without drafts since the last draft; starting "due" lets a request's
+        # first strong match be tried at once (an edit usually starts by copying).
+        self._plain_steps = _EXPLORE_FIRST
         self._explore_after = _EXPLORE_FIRST
         self._exploring = False
 

@@ -117,14 +117,17 @@ def _tiles() -> PassCosts:
 
 def test_exploring_finds_that_drafts_pay_when_the_prior_says_they_do_not() -> None:
     length = DraftLength(DraftConfig(k_max=5, p_init=0.7), _tiles().relative)
-    assert length.k == 0 and length.choose() == 0
+    assert length.k == 0  # the prior alone would never draft
+    tried = length.choose()  # a request's first choice may explore at once
+    assert tried == 5  # the width that pays at a hopeful acceptance rate
+    length.update(tried, 0)  # wrong: plain steps for a while
     steps = 0
-    while length.choose() == 0:  # plain steps until the first exploratory draft
+    while length.choose() == 0:
         length.update(0, 0)
         steps += 1
         assert steps < 100
+    assert steps >= 16
     tried = length.choose()
-    assert tried == 5  # the width that pays at a hopeful acceptance rate
     length.update(tried, tried)  # the drafts were right
     assert length.k == 5 and length.choose() == 5  # now drafting on its own figures
 
