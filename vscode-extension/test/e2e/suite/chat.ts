@@ -105,6 +105,10 @@ export function registerChatTests(): void {
     const previousEdit = api.commands.lastEdit;
     await vscode.window.showTextDocument(editor.document, { preview: false, preserveFocus: false });
     editor.selection = new vscode.Selection(3, 0, 5, 0);
+    // Earlier tests' "review the proposed edit" toasts may still be on screen (a busy
+    // machine runs the suite faster than toasts hide): clear them so that the Accept
+    // clicked below is this Apply's.
+    await vscode.commands.executeCommand('notifications.clearAll');
     await ui({ action: 'click', selector: '.code-block .code-apply' });
     await waitFor('the preview of the applied block', () => api.previews.active?.isReady, 60_000);
     await ui({ action: 'screenshot', name: 'chat-apply-preview' });
