@@ -18,6 +18,7 @@ import pytest
 from model.base import GenerationRequest, GenerationStats, LoadProgress
 from model.errors import BackendUnavailableError, GenerationError
 from model.openai_backend import OpenAIBackend, match_preset
+from tests.fixtures.http_reply import send
 from tests.fixtures.llama_server import LlamaServer, free_port
 from tests.fixtures.tiny_model import TinyModel
 
@@ -157,11 +158,7 @@ class _FakeOpenAI(BaseHTTPRequestHandler):
         pass
 
     def _send(self, status: int, body: bytes, kind: str = "application/json") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send(self, status, body, kind)
 
     def do_GET(self) -> None:
         mode, _, path = self.path.lstrip("/").partition("/")

@@ -18,6 +18,7 @@ from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities
 from pytest_lsp.client import make_test_lsp_client
 
+from tests.fixtures.http_reply import send_json
 from tests.lsp_helpers import REPO, Editor, fix_code_action_parsing, server_command
 
 pytestmark = pytest.mark.timeout(180)
@@ -180,12 +181,7 @@ class _Scripted(BaseHTTPRequestHandler):
         pass
 
     def _json(self, body: Any, status: int = 200) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_json(self, status, body)
 
     def do_GET(self) -> None:
         if self.path.startswith("/v1/models"):
